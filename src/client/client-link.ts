@@ -1,0 +1,190 @@
+import type { ErpsConnection } from '../connection/connection.js';
+import { ErpsCodecError, ErpsConnectionLostError, ErpsTimeoutError, describeError } from '../errors.js';
+import type { PayloadCodec } from '../protocol/codec.js';
+import { Frame, FrameFlags, FrameType } from '../protocol/frame.js';
+import { decodeMessageBody, encodeMessageHead } from '../protocol/message.js';
+import { PendingCalls } from './pending-calls.js';
+
+export interface CallObserver {
+  next(value: unknown): void;
+  error(err: unknown): void;
+  complete(): void;
+}
+
+interface PendingCall {
+  observer: CallObserver;
+  timeoutMs: number;
+  timer: NodeJS.Timeout | undefined;
+}
+
+export interface LinkEvents {
+  /** The server sent GOAWAY: no new calls on this link; the ones in flight still get their replies. */
+  goaway(link: ClientLink): void;
+  closed(link: ClientLink, reason: Error | undefined): void;
+  push(pattern: string, data: unknown): void;
+}
+
+/**
+ * One established (handshaken) client connection: its pending-call table and the meaning of the
+ * frames the server sends back. The ErpsClient owns links and decides which one carries a call.
+ */
+export class ClientLink {
+  private readonly pending = new PendingCalls<PendingCall>();
+  private goingAway = false;
+
+  constructor(
+    readonly connection: ErpsConnection,
+    private readonly codec: PayloadCodec,
+    private readonly events: LinkEvents,
+  ) {
+    connection.setHandlers({ onFrame: (frame) => this.onFrame(frame), onClose: (reason) => this.onClose(reason) });
+  }
+
+  /** Accepts new calls: open and not told to go away. */
+  get usable(): boolean {
+    return !this.goingAway && !this.connection.closed;
+  }
+
+  get inFlight(): number {
+    return this.pending.size;
+  }
+
+  /**
+   * Sends a CALL. Returns the function that cancels it (sends CANCEL while the call is still pending).
+   * `timeoutMs` bounds the wait for the first reply and between the values of a stream.
+   */
+  call(pattern: Buffer, meta: Buffer | null, data: unknown, observer: CallObserver, timeoutMs: number): () => void {
+    let payload: Buffer;
+    try {
+      payload = this.codec.encode(data);
+    } catch (err) {
+      observer.error(err);
+      return noop;
+    }
+    const entry: PendingCall = { observer, timeoutMs, timer: undefined };
+    const id = this.pending.add(entry);
+    this.armTimer(id, entry);
+    this.connection.write(encodeMessageHead(FrameType.CALL, 0, id, pattern, meta, payload.length));
+    if (payload.length > 0) this.connection.write(payload);
+    return () => this.cancel(id);
+  }
+
+  /** Sends a CAST (no reply). Throws ErpsCodecError if the data cannot be encoded. */
+  cast(pattern: Buffer, meta: Buffer | null, data: unknown): void {
+    const payload = this.codec.encode(data);
+    this.connection.write(encodeMessageHead(FrameType.CAST, 0, 0, pattern, meta, payload.length));
+    if (payload.length > 0) this.connection.write(payload);
+  }
+
+  encodeHeaders(headers: Record<string, string>): Buffer {
+    return this.codec.encode(headers);
+  }
+
+  /** Fails what is pending with `reason`, closes cleanly, resolves once the socket is gone. */
+  shutdown(reason: Error): Promise<void> {
+    this.failAll(reason);
+    const socket = this.connection.socket;
+    const gone = socket.closed ? Promise.resolve() : new Promise<void>((resolve) => socket.once('close', () => resolve()));
+    this.connection.close();
+    return gone;
+  }
+
+  private cancel(id: number): void {
+    const entry = this.pending.get(id);
+    if (entry === undefined) return;
+    this.settle(id, entry);
+    this.connection.send(FrameType.CANCEL, 0, id);
+  }
+
+  private armTimer(id: number, entry: PendingCall): void {
+    if (entry.timeoutMs <= 0 || !Number.isFinite(entry.timeoutMs)) return;
+    entry.timer = setTimeout(() => {
+      if (this.pending.get(id) !== entry) return;
+      this.cancel(id);
+      entry.observer.error(new ErpsTimeoutError(entry.timeoutMs));
+    }, entry.timeoutMs);
+  }
+
+  private settle(id: number, entry: PendingCall): void {
+    this.pending.delete(id);
+    if (entry.timer !== undefined) clearTimeout(entry.timer);
+  }
+
+  private onFrame(frame: Frame): void {
+    switch (frame.type) {
+      case FrameType.REPLY:
+        return this.onReply(frame);
+      case FrameType.ERROR:
+        return this.onError(frame);
+      case FrameType.PUSH: {
+        const message = decodeMessageBody(frame.body);
+        return this.events.push(message.pattern, this.codec.decode(message.payload));
+      }
+      case FrameType.GOAWAY:
+        this.goingAway = true;
+        return this.events.goaway(this);
+      default:
+        // Unknown-but-valid frame types from a newer server are ignored; the decoder already rejected garbage.
+        return;
+    }
+  }
+
+  private onReply(frame: Frame): void {
+    const entry = this.pending.get(frame.id);
+    if (entry === undefined) return; // cancelled or timed out: late replies are dropped
+    const more = (frame.flags & FrameFlags.MORE) !== 0;
+    if ((frame.flags & FrameFlags.NO_VALUE) !== 0) {
+      this.settle(frame.id, entry);
+      entry.observer.complete();
+      return;
+    }
+    let value: unknown;
+    try {
+      value = this.codec.decode(frame.body);
+    } catch (err) {
+      if (more) this.cancel(frame.id);
+      else this.settle(frame.id, entry);
+      entry.observer.error(err instanceof ErpsCodecError ? err : new ErpsCodecError(describeError(err), err));
+      return;
+    }
+    if (more) {
+      if (entry.timer !== undefined) entry.timer.refresh();
+      entry.observer.next(value);
+    } else {
+      this.settle(frame.id, entry);
+      entry.observer.next(value);
+      entry.observer.complete();
+    }
+  }
+
+  private onError(frame: Frame): void {
+    const entry = this.pending.get(frame.id);
+    if (entry === undefined) return;
+    this.settle(frame.id, entry);
+    let err: unknown;
+    try {
+      err = this.codec.decode(frame.body);
+    } catch (decodeErr) {
+      err = new ErpsCodecError(`undecodable error reply: ${describeError(decodeErr)}`, decodeErr);
+    }
+    entry.observer.error(err);
+  }
+
+  private onClose(reason: Error | undefined): void {
+    const lost = new ErpsConnectionLostError(
+      reason ? `Erps connection lost while the call was in flight: ${describeError(reason)}` : undefined,
+      reason,
+    );
+    this.failAll(lost);
+    this.events.closed(this, reason);
+  }
+
+  private failAll(err: Error): void {
+    for (const entry of this.pending.drain()) {
+      if (entry.timer !== undefined) clearTimeout(entry.timer);
+      entry.observer.error(err);
+    }
+  }
+}
+
+function noop(): void {}

@@ -1,0 +1,91 @@
+import * as net from 'node:net';
+import * as tls from 'node:tls';
+import { ErpsConnection, ConnectionOptions } from '../connection/connection.js';
+import { ErpsDisconnectedError, ErpsHandshakeError, ErpsProtocolError, ErpsTlsError, describeError } from '../errors.js';
+import { Frame, FrameType } from '../protocol/frame.js';
+import { decodeReject, decodeWelcome, encodeHello, Hello, Welcome } from '../protocol/handshake.js';
+
+export interface DialOptions {
+  host: string;
+  port: number;
+  /** Node TLS client options (ca, cert, key, servername, ...); undefined for plain TCP. */
+  tls: tls.ConnectionOptions | undefined;
+  hello: Hello;
+  connection: Required<ConnectionOptions>;
+  /** TCP connect + TLS + HELLO/WELCOME must finish within this many ms. */
+  timeoutMs: number;
+}
+
+export interface Dialled {
+  connection: ErpsConnection;
+  welcome: Welcome;
+}
+
+const TLS_ERROR_CODES = /^(ERR_SSL_|ERR_TLS_|CERT_|UNABLE_TO_|DEPTH_ZERO|SELF_SIGNED|HOSTNAME_|ERR_OSSL)/;
+
+function classify(err: Error & { code?: string }, where: string): Error {
+  if (err instanceof ErpsHandshakeError || err instanceof ErpsProtocolError) return err;
+  if (err.code !== undefined && TLS_ERROR_CODES.test(err.code)) return new ErpsTlsError(`TLS handshake with ${where} failed: ${err.message}`, err);
+  return new ErpsDisconnectedError(`cannot connect to ${where}: ${describeError(err)}`);
+}
+
+/**
+ * Opens one socket, finishes TLS, sends HELLO and waits for WELCOME. Resolves with a connection whose
+ * handlers the caller replaces; rejects with ErpsHandshakeError (REJECT), ErpsTlsError or ErpsDisconnectedError.
+ */
+export function dial(options: DialOptions): Promise<Dialled> {
+  const where = `${options.host}:${options.port}`;
+  return new Promise<Dialled>((resolve, reject) => {
+    let settled = false;
+    let connection: ErpsConnection | undefined;
+    const socket: net.Socket = options.tls
+      ? tls.connect({ ...options.tls, host: options.host, port: options.port })
+      : net.connect({ host: options.host, port: options.port });
+    socket.setNoDelay(true);
+    const timer = setTimeout(() => fail(new ErpsDisconnectedError(`connecting to ${where} timed out after ${options.timeoutMs} ms`)), options.timeoutMs);
+
+    function fail(err: Error): void {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      socket.removeListener('error', onSocketError);
+      if (connection) connection.close(err);
+      else socket.destroy();
+      reject(err);
+    }
+    function onSocketError(err: Error): void {
+      fail(classify(err, where));
+    }
+    socket.once('error', onSocketError);
+    socket.once(options.tls ? 'secureConnect' : 'connect', () => {
+      if (settled) return;
+      socket.removeListener('error', onSocketError);
+      connection = new ErpsConnection(
+        socket,
+        {
+          onFrame(frame: Frame) {
+            if (frame.type === FrameType.WELCOME) {
+              const welcome = decodeWelcome(frame.body);
+              settled = true;
+              clearTimeout(timer);
+              resolve({ connection: connection!, welcome });
+            } else if (frame.type === FrameType.REJECT) {
+              const { code, reason } = decodeReject(frame.body);
+              fail(new ErpsHandshakeError(reason, code));
+            } else {
+              throw new ErpsProtocolError(`unexpected frame 0x${frame.type.toString(16)} before WELCOME`);
+            }
+          },
+          onClose(reason) {
+            const detail = reason ? `: ${describeError(reason)}` : '';
+            const tlsHint = options.tls ? ' (a mutual-TLS server closes like this when it rejects the client certificate)' : '';
+            const cause = (reason as { cause?: Error & { code?: string } } | undefined)?.cause;
+            fail(cause ? classify(cause, where) : new ErpsTlsError(`${where} closed the connection before WELCOME${tlsHint}${detail}`, reason));
+          },
+        },
+        options.connection,
+      );
+      connection.send(FrameType.HELLO, 0, 0, encodeHello(options.hello));
+    });
+  });
+}

@@ -1,0 +1,44 @@
+import type { CodecName } from '../protocol/codec.js';
+import type { ErpsTlsOptions } from '../tls/tls-options.js';
+
+export interface ErpsReconnectOptions {
+  /** First retry delay ceiling (ms). Default 100. */
+  minDelayMs?: number;
+  /** Largest retry delay ceiling (ms). Default 5000. */
+  maxDelayMs?: number;
+  /** Attempts after a lost connection before the client gives up ('failed'). Default Infinity. */
+  maxAttempts?: number;
+}
+
+export interface ErpsClientOptions {
+  /** Server address. Default '127.0.0.1'. */
+  host?: string;
+  /** Server port. Required. */
+  port: number;
+  /** 'tls' = mutual TLS (default); 'tcp' = plain TCP for development (logged as a warning). */
+  transport?: 'tls' | 'tcp';
+  /** CA (to verify the server), client certificate and key, as PEM or files; plus any Node TLS client option. */
+  tls?: ErpsTlsOptions;
+  /** Protocol identifier; must equal the server's. Default 'erps'. */
+  identifier?: string;
+  /** This client's semver version; must satisfy the server's `versions` range. Default '0.0.0'. */
+  version?: string;
+  /** Payload codec; must equal the server's. Default 'msgpack'. */
+  codec?: CodecName;
+  /** Largest frame body accepted from the server (bytes). Default 64 MiB. */
+  maxFrameBytes?: number;
+  /** Heartbeat interval (ms); 0 disables it. Default 5000. */
+  keepaliveMs?: number;
+  /** The server is dead after keepaliveMs × maxMissedPings ms of silence. Default 2. */
+  maxMissedPings?: number;
+  /** Default call timeout (ms): for the first reply and between stream values. 0 = none. Default 5000. */
+  timeoutMs?: number;
+  /** TCP connect + TLS + Erps handshake must finish within this (ms). Default 10000. */
+  connectTimeoutMs?: number;
+  /** Reconnect with exponential backoff and full jitter; false turns it off. */
+  reconnect?: ErpsReconnectOptions | false;
+  /** Queue calls made while disconnected instead of failing them at once. Default false. */
+  waitForReady?: boolean;
+  /** Most calls queued while waiting for a connection. Default 1000. */
+  maxQueued?: number;
+}

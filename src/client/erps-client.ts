@@ -1,0 +1,395 @@
+import { EventEmitter } from 'node:events';
+import { checkServerIdentity, type ConnectionOptions as TlsConnectionOptions } from 'node:tls';
+import { Logger } from '@nestjs/common';
+import { connectable, Observable, ReplaySubject, Subscriber } from 'rxjs';
+import { ClientProxy, ReadPacket, WritePacket } from '@nestjs/microservices';
+import semver from 'semver';
+import type { ConnectionOptions } from '../connection/connection.js';
+import {
+  ErpsClosedError,
+  ErpsConfigError,
+  ErpsDisconnectedError,
+  ErpsHandshakeError,
+  ErpsQueueFullError,
+  ErpsTimeoutError,
+  describeError,
+} from '../errors.js';
+import { createCodec } from '../protocol/codec.js';
+import { DEFAULT_MAX_FRAME_BYTES } from '../protocol/frame.js';
+import { assertIdentifier, Hello, WIRE_VERSION } from '../protocol/handshake.js';
+import { loadTlsMaterial } from '../tls/tls-options.js';
+import { backoffDelay } from './backoff.js';
+import { CallObserver, ClientLink, LinkEvents } from './client-link.js';
+import { dial, DialOptions } from './dial.js';
+import { ErpsClientOptions } from './erps-client-options.js';
+
+/** Client status values, pushed to Nest's `status` observable and emitted as `on('status')`. */
+export type ErpsClientStatus = 'idle' | 'connecting' | 'connected' | 'disconnected' | 'reconnecting' | 'failed' | 'closed';
+
+export interface ErpsReconnectingEvent {
+  attempt: number;
+  delayMs: number;
+  error: Error;
+}
+
+/** Per-call settings (from the client defaults, overridable per call). */
+export interface ErpsCallOptions {
+  timeoutMs?: number;
+  waitForReady?: boolean;
+}
+
+interface QueuedCall {
+  start(link: ClientLink): void;
+  fail(err: Error): void;
+  timer: NodeJS.Timeout | undefined;
+}
+
+const PATTERN_CACHE_LIMIT = 1024;
+
+/**
+ * The Erps client: a thin proxy over one persistent, self-healing connection. `send()` is a call,
+ * `emit()` a cast. Registered with `ClientsModule.register([{ name, customClass: ErpsClient, options }])`.
+ */
+export class ErpsClient extends ClientProxy<Record<never, Function>, ErpsClientStatus> {
+  private readonly dialOptions: DialOptions;
+  private readonly timeoutMs: number;
+  private readonly waitForReady: boolean;
+  private readonly maxQueued: number;
+  private readonly reconnect: Required<Exclude<ErpsClientOptions['reconnect'], false | undefined>> | false;
+  private readonly events = new EventEmitter();
+  private readonly patternCache = new Map<string, Buffer>();
+  private readonly links = new Set<ClientLink>();
+  private link: ClientLink | undefined;
+  private state: ErpsClientStatus = 'idle';
+  private everConnected = false;
+  private attemptInFlight = false;
+  private attempts = 0;
+  private reconnectTimer: NodeJS.Timeout | undefined;
+  private outcome: { promise: Promise<void>; resolve(): void; reject(err: Error): void } | undefined;
+  private failure: Error | undefined;
+  private queue: QueuedCall[] = [];
+  private readonly linkEvents: LinkEvents = {
+    goaway: (link) => this.onGoaway(link),
+    closed: (link, reason) => this.onLinkClosed(link, reason),
+    push: (pattern, data) => this.events.emit('push', { pattern, data }),
+  };
+
+  constructor(readonly options: ErpsClientOptions) {
+    super();
+    this.initializeSerializer(options as never);
+    this.initializeDeserializer(options as never);
+    if (options == null || !Number.isInteger(options.port) || options.port < 0 || options.port > 65535) {
+      throw new ErpsConfigError(`ErpsClient: options.port must be an integer 0..65535, got ${String(options?.port)}`);
+    }
+    const identifier = options.identifier ?? 'erps';
+    const version = options.version ?? '0.0.0';
+    try {
+      assertIdentifier(identifier);
+    } catch (err) {
+      throw new ErpsConfigError(`ErpsClient: ${describeError(err)}`);
+    }
+    if (semver.valid(version) === null) throw new ErpsConfigError(`ErpsClient: version "${version}" is not a valid semver version`);
+    const codec = options.codec ?? 'msgpack';
+    createCodec(codec);
+    const host = options.host ?? '127.0.0.1';
+    const transport = options.transport ?? 'tls';
+    let tlsOptions: TlsConnectionOptions | undefined;
+    if (transport === 'tls') {
+      const material = loadTlsMaterial(options.tls, 'ErpsClient');
+      const serverName = options.tls?.serverName;
+      tlsOptions = {
+        minVersion: 'TLSv1.2',
+        ...material.rest,
+        ca: material.ca,
+        cert: material.cert,
+        key: material.key,
+        ...(serverName !== undefined ? { servername: serverName, checkServerIdentity: checkAgainst(serverName) } : {}),
+      };
+    } else if (transport === 'tcp') {
+      new Logger('ErpsClient').warn('ErpsClient uses transport "tcp": no encryption, no peer identity. For development only.');
+    } else {
+      throw new ErpsConfigError(`ErpsClient: unknown transport "${String(transport)}" (expected 'tls' or 'tcp')`);
+    }
+    const connection: Required<ConnectionOptions> = {
+      maxFrameBytes: options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES,
+      keepaliveMs: options.keepaliveMs ?? 5000,
+      maxMissedPings: options.maxMissedPings ?? 2,
+    };
+    const hello: Hello = { wireVersion: WIRE_VERSION, codec, features: 0, identifier, version };
+    this.dialOptions = { host, port: options.port, tls: tlsOptions, hello, connection, timeoutMs: options.connectTimeoutMs ?? 10_000 };
+    this.timeoutMs = options.timeoutMs ?? 5000;
+    this.waitForReady = options.waitForReady ?? false;
+    this.maxQueued = options.maxQueued ?? 1000;
+    this.reconnect =
+      options.reconnect === false
+        ? false
+        : {
+            minDelayMs: options.reconnect?.minDelayMs ?? 100,
+            maxDelayMs: options.reconnect?.maxDelayMs ?? 5000,
+            maxAttempts: options.reconnect?.maxAttempts ?? Infinity,
+          };
+  }
+
+  /** The current status (also on `status` and `on('status')`). */
+  get currentStatus(): ErpsClientStatus {
+    return this.state;
+  }
+
+  /**
+   * Connects (idempotent: concurrent callers share one attempt). Resolves once connected; rejects with the
+   * attempt's typed error. After a failure the client keeps retrying in the background (see `reconnect`).
+   */
+  connect(): Promise<void> {
+    if (this.state === 'closed') return Promise.reject(new ErpsClosedError());
+    if (this.link?.usable) return Promise.resolve();
+    if (this.state === 'failed') return Promise.reject(this.failure);
+    const outcome = this.nextOutcome();
+    if (!this.attemptInFlight && this.reconnectTimer === undefined) void this.runAttempt();
+    return outcome;
+  }
+
+  /** Closes every connection; pending and queued calls fail with ErpsClosedError. */
+  async close(): Promise<void> {
+    if (this.state === 'closed') return;
+    this.setStatus('closed');
+    clearTimeout(this.reconnectTimer);
+    this.reconnectTimer = undefined;
+    const closed = new ErpsClosedError();
+    this.settleOutcome(closed);
+    this.failQueue(closed);
+    const links = [...this.links];
+    this.link = undefined;
+    await Promise.all(links.map((link) => link.shutdown(closed)));
+  }
+
+  override on<EventKey extends string = string, EventCallback extends Function = Function>(event: EventKey, callback: EventCallback): void {
+    this.events.on(event, callback as never);
+  }
+
+  /** The socket of the current connection. */
+  unwrap<T>(): T {
+    if (this.link === undefined) throw new ErpsDisconnectedError('ErpsClient is not connected: nothing to unwrap');
+    return this.link.connection.socket as T;
+  }
+
+  /** A call. Cold: each subscription sends one CALL; unsubscribing before the end sends CANCEL. */
+  override send<TResult = unknown, TInput = unknown>(pattern: unknown, data: TInput, options: ErpsCallOptions = {}): Observable<TResult> {
+    return new Observable<TResult>((subscriber) => {
+      const wire = this.encodePattern(pattern);
+      const timeoutMs = options.timeoutMs ?? this.timeoutMs;
+      let cancel: (() => void) | undefined;
+      const start = (link: ClientLink): void => {
+        if (subscriber.closed) return;
+        cancel = link.call(wire, null, data, subscriber as CallObserver, timeoutMs);
+      };
+      this.route(start, (err) => subscriber.error(err), options, timeoutMs, subscriber);
+      return () => cancel?.();
+    });
+  }
+
+  /** A cast. Hot (sent even without a subscriber); emits `undefined` once written, then completes. */
+  override emit<TResult = unknown, TInput = unknown>(pattern: unknown, data: TInput, options: ErpsCallOptions = {}): Observable<TResult> {
+    const source = new Observable<TResult>((subscriber) => {
+      const wire = this.encodePattern(pattern);
+      const start = (link: ClientLink): void => {
+        try {
+          link.cast(wire, null, data);
+          subscriber.next(undefined as TResult);
+          subscriber.complete();
+        } catch (err) {
+          subscriber.error(err);
+        }
+      };
+      this.route(start, (err) => subscriber.error(err), options, options.timeoutMs ?? this.timeoutMs, subscriber);
+    });
+    // A replaying connector: a caller that subscribes after a synchronous dispatch still sees the outcome.
+    const hot = connectable(source, { connector: () => new ReplaySubject<TResult>(1), resetOnDisconnect: false });
+    hot.connect();
+    return hot;
+  }
+
+  protected publish(packet: ReadPacket, callback: (packet: WritePacket) => void): () => void {
+    const subscription = this.send(packet.pattern, packet.data).subscribe({
+      next: (response) => callback({ response }),
+      error: (err) => callback({ err }),
+      complete: () => callback({ isDisposed: true }),
+    });
+    return () => subscription.unsubscribe();
+  }
+
+  protected dispatchEvent<T = unknown>(packet: ReadPacket): Promise<T> {
+    return new Promise<T>((resolve, reject) => this.emit<T>(packet.pattern, packet.data).subscribe({ next: resolve, error: reject }));
+  }
+
+  /** Sends `start` over the current connection, or connects lazily, queues (waitForReady) or fails fast. */
+  private route(start: (link: ClientLink) => void, fail: (err: Error) => void, options: ErpsCallOptions, timeoutMs: number, subscriber: Subscriber<unknown>): void {
+    const link = this.link;
+    if (link !== undefined && link.usable) return start(link);
+    if (this.state === 'closed') return fail(new ErpsClosedError());
+    if (this.state === 'failed') return fail(this.failure!);
+    if (options.waitForReady ?? this.waitForReady) return this.enqueue(start, fail, timeoutMs, subscriber);
+    if (!this.everConnected) {
+      // The first use connects lazily, as Nest clients do.
+      this.connect().then(
+        () => (this.link?.usable ? start(this.link) : fail(new ErpsDisconnectedError())),
+        (err: Error) => fail(err),
+      );
+      return;
+    }
+    fail(new ErpsDisconnectedError(`Erps client is ${this.state}: call failed fast (set waitForReady to queue it)`));
+  }
+
+  private enqueue(start: (link: ClientLink) => void, fail: (err: Error) => void, timeoutMs: number, subscriber: Subscriber<unknown>): void {
+    if (this.queue.length >= this.maxQueued) return fail(new ErpsQueueFullError(this.maxQueued));
+    const entry: QueuedCall = { start, fail, timer: undefined };
+    const leave = (): void => {
+      const at = this.queue.indexOf(entry);
+      if (at >= 0) this.queue.splice(at, 1);
+      clearTimeout(entry.timer);
+    };
+    if (timeoutMs > 0 && Number.isFinite(timeoutMs)) {
+      entry.timer = setTimeout(() => {
+        leave();
+        fail(new ErpsTimeoutError(timeoutMs));
+      }, timeoutMs);
+    }
+    subscriber.add(leave);
+    this.queue.push(entry);
+    if (!this.attemptInFlight && this.reconnectTimer === undefined) void this.runAttempt();
+  }
+
+  private flushQueue(link: ClientLink): void {
+    const queue = this.queue;
+    this.queue = [];
+    for (const entry of queue) {
+      clearTimeout(entry.timer);
+      entry.start(link);
+    }
+  }
+
+  private failQueue(err: Error): void {
+    const queue = this.queue;
+    this.queue = [];
+    for (const entry of queue) {
+      clearTimeout(entry.timer);
+      entry.fail(err);
+    }
+  }
+
+  private encodePattern(pattern: unknown): Buffer {
+    const key = typeof pattern === 'string' ? pattern : this.normalizePattern(pattern as never);
+    let wire = this.patternCache.get(key);
+    if (wire === undefined) {
+      wire = Buffer.from(key, 'utf8');
+      if (this.patternCache.size < PATTERN_CACHE_LIMIT) this.patternCache.set(key, wire);
+    }
+    return wire;
+  }
+
+  private nextOutcome(): Promise<void> {
+    if (this.outcome === undefined) {
+      let resolve!: () => void;
+      let reject!: (err: Error) => void;
+      const promise = new Promise<void>((res, rej) => {
+        resolve = res;
+        reject = rej;
+      });
+      promise.catch(() => undefined); // nobody may be listening
+      this.outcome = { promise, resolve, reject };
+    }
+    return this.outcome.promise;
+  }
+
+  private settleOutcome(err?: Error): void {
+    const outcome = this.outcome;
+    this.outcome = undefined;
+    if (outcome === undefined) return;
+    if (err === undefined) outcome.resolve();
+    else outcome.reject(err);
+  }
+
+  private async runAttempt(): Promise<void> {
+    if (this.state === 'closed' || this.state === 'failed') return;
+    this.attemptInFlight = true;
+    this.reconnectTimer = undefined;
+    this.setStatus(this.everConnected || this.attempts > 0 ? 'reconnecting' : 'connecting');
+    try {
+      const { connection } = await dial(this.dialOptions);
+      if ((this.state as ErpsClientStatus) === 'closed') {
+        connection.close();
+        return;
+      }
+      const link = new ClientLink(connection, createCodec(this.dialOptions.hello.codec), this.linkEvents);
+      this.links.add(link);
+      this.link = link;
+      this.everConnected = true;
+      this.attempts = 0;
+      this.setStatus('connected');
+      this.settleOutcome();
+      this.flushQueue(link);
+    } catch (err) {
+      const error = err as Error;
+      this.settleOutcome(error);
+      if (error instanceof ErpsHandshakeError) this.fail(error);
+      else this.scheduleReconnect(error);
+    } finally {
+      this.attemptInFlight = false;
+    }
+  }
+
+  private scheduleReconnect(error: Error): void {
+    if (this.state === 'closed' || this.state === 'failed') return;
+    const policy = this.reconnect;
+    if (policy === false) {
+      this.setStatus('disconnected');
+      this.failQueue(error);
+      return;
+    }
+    if (this.attempts >= policy.maxAttempts) {
+      this.fail(new ErpsDisconnectedError(`gave up reconnecting after ${this.attempts} attempts: ${describeError(error)}`));
+      return;
+    }
+    const delayMs = backoffDelay(this.attempts, policy.minDelayMs, policy.maxDelayMs);
+    this.attempts += 1;
+    this.setStatus('reconnecting');
+    this.events.emit('reconnecting', { attempt: this.attempts, delayMs, error } satisfies ErpsReconnectingEvent);
+    this.reconnectTimer = setTimeout(() => void this.runAttempt(), delayMs);
+  }
+
+  /** A terminal failure (handshake REJECT, attempts exhausted): queued calls fail, no more retries. */
+  private fail(error: Error): void {
+    this.failure = error;
+    this.setStatus('failed');
+    if (this.events.listenerCount('error') > 0) this.events.emit('error', error);
+    this.failQueue(error);
+  }
+
+  private onGoaway(link: ClientLink): void {
+    if (this.link !== link) return;
+    this.link = undefined;
+    if (!this.attemptInFlight && this.reconnectTimer === undefined) void this.runAttempt();
+  }
+
+  private onLinkClosed(link: ClientLink, reason: Error | undefined): void {
+    this.links.delete(link);
+    if (this.state === 'closed') return;
+    const wasCurrent = this.link === link;
+    if (wasCurrent) this.link = undefined;
+    if (this.link === undefined && !this.attemptInFlight && this.reconnectTimer === undefined) {
+      this.setStatus('disconnected');
+      this.scheduleReconnect(reason ?? new ErpsDisconnectedError('connection closed'));
+    }
+  }
+
+  private setStatus(status: ErpsClientStatus): void {
+    if (this.state === status) return;
+    this.state = status;
+    this._status$.next(status);
+    this.events.emit('status', status);
+    this.events.emit(status);
+  }
+}
+
+function checkAgainst(serverName: string): TlsConnectionOptions['checkServerIdentity'] {
+  return (_host, cert) => checkServerIdentity(serverName, cert);
+}

@@ -1,0 +1,189 @@
+import type { Duplex } from 'node:stream';
+import { ErpsConnectionLostError, ErpsProtocolError, describeError } from '../errors.js';
+import { DEFAULT_MAX_FRAME_BYTES, Frame, FrameDecoder, FrameType, encodeFrame } from '../protocol/frame.js';
+
+export interface ConnectionOptions {
+  /** Largest frame body accepted from the peer (bytes). */
+  maxFrameBytes?: number;
+  /** Interval between PINGs (ms); 0 turns the heartbeat off. */
+  keepaliveMs?: number;
+  /** The peer is dead after `keepaliveMs × maxMissedPings` ms without a byte from it. */
+  maxMissedPings?: number;
+}
+
+export interface ConnectionHandlers {
+  onFrame(frame: Frame): void;
+  /** Called once, after the socket is gone. `reason` is undefined for a clean close. */
+  onClose(reason: Error | undefined): void;
+}
+
+/** Writes of at most this many bytes queued in one tick are merged into one buffer (one TLS record run). */
+const COALESCE_BYTES = 64 * 1024;
+
+let nextConnectionId = 1;
+
+/**
+ * One socket: framing, write coalescing, heartbeat and close reasons. It knows frames, never patterns:
+ * the server session and the client decide what frames mean.
+ */
+export class ErpsConnection {
+  readonly id = nextConnectionId++;
+  private readonly decoder: FrameDecoder;
+  private queue: Buffer[] = [];
+  private queuedBytes = 0;
+  private flushScheduled = false;
+  private closedFlag = false;
+  private lastReceived = Date.now();
+  private nextPingAt = 0;
+  private heartbeat: NodeJS.Timeout | undefined;
+  private readonly keepaliveMs: number;
+  private readonly deadAfterMs: number;
+  private handlers: ConnectionHandlers;
+
+  constructor(
+    readonly socket: Duplex,
+    handlers: ConnectionHandlers,
+    options: ConnectionOptions = {},
+  ) {
+    this.handlers = handlers;
+    this.decoder = new FrameDecoder((frame) => this.receive(frame), options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES);
+    this.keepaliveMs = options.keepaliveMs ?? 0;
+    this.deadAfterMs = this.keepaliveMs * (options.maxMissedPings ?? 2);
+    socket.on('data', this.onData);
+    socket.on('error', this.onError);
+    socket.on('close', this.onSocketClose);
+    socket.on('end', this.onEnd);
+    if (this.keepaliveMs > 0) this.startHeartbeat();
+  }
+
+  get closed(): boolean {
+    return this.closedFlag;
+  }
+
+  /** Replaces the frame/close handlers (the client swaps them once the handshake is done). */
+  setHandlers(handlers: ConnectionHandlers): void {
+    this.handlers = handlers;
+  }
+
+  /** Queues a whole frame; all frames queued in one tick leave in one write. */
+  send(type: FrameType, flags: number, id: number, body?: Buffer): void {
+    this.write(encodeFrame(type, flags, id, body));
+  }
+
+  /** Queues pre-encoded bytes (a header built by the caller, then its payload). */
+  write(bytes: Buffer): void {
+    if (this.closedFlag) return;
+    this.queue.push(bytes);
+    this.queuedBytes += bytes.length;
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      process.nextTick(this.flush);
+    }
+  }
+
+  /**
+   * Closes the connection. With no reason it is a clean close: queued frames are flushed and the socket
+   * ended; with a reason the socket is destroyed at once.
+   */
+  close(reason?: Error): void {
+    if (this.closedFlag) return;
+    if (reason === undefined) {
+      this.flush();
+      this.socket.end();
+      this.finish(undefined);
+      // A peer that never answers our FIN must not keep the socket forever.
+      setTimeout(() => this.socket.destroy(), 2000).unref();
+    } else {
+      this.finish(reason);
+      this.socket.destroy();
+    }
+  }
+
+  private readonly flush = (): void => {
+    this.flushScheduled = false;
+    const queue = this.queue;
+    if (queue.length === 0 || this.socket.destroyed) return;
+    const bytes = this.queuedBytes;
+    this.queue = [];
+    this.queuedBytes = 0;
+    if (queue.length === 1) {
+      this.socket.write(queue[0]);
+    } else if (bytes <= COALESCE_BYTES) {
+      this.socket.write(Buffer.concat(queue, bytes));
+    } else {
+      this.socket.cork();
+      for (const chunk of queue) this.socket.write(chunk);
+      this.socket.uncork();
+    }
+  };
+
+  private receive(frame: Frame): void {
+    if (frame.type === FrameType.PING) {
+      this.send(FrameType.PONG, 0, frame.id);
+      return;
+    }
+    if (frame.type === FrameType.PONG) return;
+    this.handlers.onFrame(frame);
+  }
+
+  private readonly onData = (chunk: Buffer): void => {
+    this.lastReceived = Date.now();
+    if (this.closedFlag) return;
+    try {
+      this.decoder.push(chunk);
+    } catch (err) {
+      const reason = err instanceof ErpsProtocolError ? err : new ErpsProtocolError(`frame handling failed: ${describeError(err)}`);
+      this.close(reason);
+    }
+  };
+
+  private readonly onError = (err: Error): void => {
+    this.finish(new ErpsConnectionLostError(`socket error: ${err.message}`, err));
+  };
+
+  private readonly onEnd = (): void => {
+    // The peer ended its side: answer with ours so the socket closes on both ends.
+    if (!this.closedFlag) this.socket.end();
+  };
+
+  private readonly onSocketClose = (): void => {
+    this.finish(this.closedFlag ? undefined : new ErpsConnectionLostError('connection closed by peer'));
+  };
+
+  private finish(reason: Error | undefined): void {
+    if (this.closedFlag) return;
+    this.closedFlag = true;
+    this.decoder.stop();
+    this.queue = [];
+    this.queuedBytes = 0;
+    if (this.heartbeat !== undefined) clearTimeout(this.heartbeat);
+    this.handlers.onClose(reason);
+  }
+
+  private startHeartbeat(): void {
+    this.nextPingAt = Date.now() + this.keepaliveMs;
+    this.scheduleHeartbeat();
+  }
+
+  private scheduleHeartbeat(): void {
+    const now = Date.now();
+    const wakeAt = Math.min(this.nextPingAt, this.lastReceived + this.deadAfterMs);
+    this.heartbeat = setTimeout(this.onHeartbeat, Math.max(1, wakeAt - now));
+    this.heartbeat.unref();
+  }
+
+  private readonly onHeartbeat = (): void => {
+    if (this.closedFlag) return;
+    const now = Date.now();
+    const silentFor = now - this.lastReceived;
+    if (silentFor >= this.deadAfterMs) {
+      this.close(new ErpsConnectionLostError(`peer silent for ${silentFor} ms (keepalive ${this.keepaliveMs} ms): declared dead`));
+      return;
+    }
+    if (now >= this.nextPingAt) {
+      this.send(FrameType.PING, 0, 0);
+      this.nextPingAt = now + this.keepaliveMs;
+    }
+    this.scheduleHeartbeat();
+  };
+}

@@ -1,0 +1,13 @@
+export * from './errors.js';
+export { ErpsServer, ERPS_TRANSPORT } from './server/erps-server.js';
+export type { ErpsServerStatus, ErpsServerEvent } from './server/erps-server.js';
+export type { ErpsServerOptions, ErpsTransportKind } from './server/erps-server-options.js';
+export { ErpsContext } from './server/erps-context.js';
+export type { ErpsSessionInfo, ErpsHeaders, ErpsContextArgs } from './server/erps-context.js';
+export { ErpsClient } from './client/erps-client.js';
+export type { ErpsClientStatus, ErpsCallOptions, ErpsReconnectingEvent } from './client/erps-client.js';
+export type { ErpsClientOptions, ErpsReconnectOptions } from './client/erps-client-options.js';
+export type { ErpsTlsOptions } from './tls/tls-options.js';
+export type { PeerIdentity } from './tls/peer-identity.js';
+export type { CodecName } from './protocol/codec.js';
+export { ErpsExceptionFilter } from './nest/erps-exception-filter.js';

@@ -1,0 +1,157 @@
+import { ErpsFrameTooLargeError, ErpsProtocolError } from '../errors.js';
+
+/**
+ * Frame header, 10 bytes, big-endian:
+ *   u32 body length | u8 type | u8 flags | u32 request id
+ * The body follows. See docs/PROTOCOL.md.
+ */
+export const HEADER_BYTES = 10;
+export const DEFAULT_MAX_FRAME_BYTES = 64 * 1024 * 1024;
+
+export const FrameType = {
+  HELLO: 0x01,
+  WELCOME: 0x02,
+  REJECT: 0x03,
+  CALL: 0x10,
+  CAST: 0x11,
+  REPLY: 0x12,
+  ERROR: 0x13,
+  CANCEL: 0x14,
+  PUSH: 0x15,
+  PING: 0x20,
+  PONG: 0x21,
+  GOAWAY: 0x22,
+} as const;
+export type FrameType = (typeof FrameType)[keyof typeof FrameType];
+
+const KNOWN_TYPES = new Set<number>(Object.values(FrameType));
+
+export const FrameFlags = {
+  /** REPLY: more values of this stream follow. */
+  MORE: 0x01,
+  /** REPLY: the stream completed; this frame carries no value. */
+  NO_VALUE: 0x02,
+  /** Body is compressed (negotiated in the handshake). */
+  COMPRESSED: 0x80,
+} as const;
+
+export interface Frame {
+  type: FrameType;
+  flags: number;
+  id: number;
+  body: Buffer;
+}
+
+const EMPTY = Buffer.alloc(0);
+
+export function writeHeader(target: Buffer, offset: number, type: number, flags: number, id: number, bodyLength: number): void {
+  target.writeUInt32BE(bodyLength, offset);
+  target[offset + 4] = type;
+  target[offset + 5] = flags;
+  target.writeUInt32BE(id >>> 0, offset + 6);
+}
+
+/** Encodes one whole frame into a single Buffer. */
+export function encodeFrame(type: FrameType, flags: number, id: number, body: Buffer = EMPTY): Buffer {
+  const out = Buffer.allocUnsafe(HEADER_BYTES + body.length);
+  writeHeader(out, 0, type, flags, id, body.length);
+  body.copy(out, HEADER_BYTES);
+  return out;
+}
+
+/**
+ * Incremental frame decoder: a state machine fed with Buffers of any size and split.
+ * It only parses: frames go to `onFrame`, errors are thrown as `ErpsProtocolError`.
+ * Bodies that lie inside one chunk are views (no copy); only bodies split across chunks are copied,
+ * into a buffer allocated after the length was checked against `maxFrameBytes`.
+ */
+export class FrameDecoder {
+  private readonly header = Buffer.alloc(HEADER_BYTES);
+  private headerFill = 0;
+  private body: Buffer | null = null;
+  private bodyFill = 0;
+  private type = 0;
+  private flags = 0;
+  private id = 0;
+  private stopped = false;
+
+  constructor(
+    private readonly onFrame: (frame: Frame) => void,
+    private readonly maxFrameBytes = DEFAULT_MAX_FRAME_BYTES,
+  ) {}
+
+  /** Stops emitting frames, e.g. once the connection that owns the decoder is closing. */
+  stop(): void {
+    this.stopped = true;
+    this.body = null;
+  }
+
+  /** Bytes held for an incomplete frame (for tests and memory accounting). */
+  get bufferedBytes(): number {
+    return this.headerFill + this.bodyFill;
+  }
+
+  push(chunk: Buffer): void {
+    let offset = 0;
+    const length = chunk.length;
+    while (offset < length && !this.stopped) {
+      if (this.body !== null) {
+        const take = Math.min(this.body.length - this.bodyFill, length - offset);
+        chunk.copy(this.body, this.bodyFill, offset, offset + take);
+        this.bodyFill += take;
+        offset += take;
+        if (this.bodyFill === this.body.length) {
+          const body = this.body;
+          this.body = null;
+          this.bodyFill = 0;
+          this.emit(body);
+        }
+        continue;
+      }
+      let bodyLength: number;
+      if (this.headerFill === 0 && length - offset >= HEADER_BYTES) {
+        bodyLength = this.readHeader(chunk, offset);
+        offset += HEADER_BYTES;
+      } else {
+        const take = Math.min(HEADER_BYTES - this.headerFill, length - offset);
+        chunk.copy(this.header, this.headerFill, offset, offset + take);
+        this.headerFill += take;
+        offset += take;
+        if (this.headerFill < HEADER_BYTES) return;
+        this.headerFill = 0;
+        bodyLength = this.readHeader(this.header, 0);
+      }
+      if (bodyLength === 0) {
+        this.emit(EMPTY);
+      } else if (length - offset >= bodyLength) {
+        const body = chunk.subarray(offset, offset + bodyLength);
+        offset += bodyLength;
+        this.emit(body);
+      } else {
+        this.body = Buffer.allocUnsafe(bodyLength);
+        this.bodyFill = 0;
+      }
+    }
+  }
+
+  private readHeader(source: Buffer, at: number): number {
+    const bodyLength = source.readUInt32BE(at);
+    const type = source[at + 4]!;
+    if (!KNOWN_TYPES.has(type)) {
+      this.stop();
+      throw new ErpsProtocolError(`unknown frame type 0x${type.toString(16).padStart(2, '0')}`);
+    }
+    if (bodyLength > this.maxFrameBytes) {
+      this.stop();
+      throw new ErpsFrameTooLargeError(bodyLength, this.maxFrameBytes);
+    }
+    this.type = type;
+    this.flags = source[at + 5]!;
+    this.id = source.readUInt32BE(at + 6);
+    return bodyLength;
+  }
+
+  private emit(body: Buffer): void {
+    this.onFrame({ type: this.type as FrameType, flags: this.flags, id: this.id, body });
+  }
+}

@@ -1,0 +1,4 @@
+export * from './frame.js';
+export * from './codec.js';
+export * from './handshake.js';
+export * from './message.js';

@@ -1,0 +1,131 @@
+import type { Observable, Subscription } from 'rxjs';
+import { FrameFlags, FrameType } from '../protocol/frame.js';
+import type { PayloadCodec } from '../protocol/codec.js';
+import type { ErpsConnection } from '../connection/connection.js';
+import { describeError } from '../errors.js';
+
+/** The error object a client receives when the server itself failed, shaped as Nest shapes errors. */
+export function internalError(message = 'Internal server error', code?: string): Record<string, unknown> {
+  return code === undefined ? { status: 'error', message } : { status: 'error', message, code };
+}
+
+/**
+ * Sends the replies of one CALL: a single value, or every value of an Observable in order, then the end.
+ * Values emitted in one tick leave together and the last one of a completed stream carries the end,
+ * so `of(x)` costs one frame. `cancel()` tears the handler's Observable down (CANCEL, or connection lost).
+ */
+export class CallReply {
+  private subscription: Subscription | undefined;
+  private queue: unknown[] = [];
+  private flushScheduled = false;
+  private finished = false;
+  private doneCallback: (() => void) | undefined;
+
+  constructor(
+    private readonly connection: ErpsConnection,
+    private readonly codec: PayloadCodec,
+    readonly id: number,
+    private readonly onFinish: (reply: CallReply) => void,
+  ) {}
+
+  get done(): boolean {
+    return this.finished;
+  }
+
+  /** Runs `callback` once the reply is finished (at once if it already is). */
+  onDone(callback: () => void): void {
+    if (this.finished) callback();
+    else this.doneCallback = callback;
+  }
+
+  /** The handler produced a plain value (or a Promise resolved to one). */
+  single(value: unknown): void {
+    if (this.finished) return;
+    this.sendValue(value, 0);
+    this.finish();
+  }
+
+  /** The handler produced an Observable: stream it. */
+  follow(stream$: Observable<unknown>): void {
+    if (this.finished) return;
+    this.subscription = stream$.subscribe({
+      next: (value) => this.push(value),
+      error: (err) => {
+        this.flushValues();
+        this.error(err);
+      },
+      complete: () => this.complete(),
+    });
+    if (this.finished) this.subscription.unsubscribe();
+  }
+
+  /** Sends an error reply (already shaped by Nest's exception filters, or by us). */
+  error(err: unknown): void {
+    if (this.finished) return;
+    let body: Buffer;
+    try {
+      body = this.codec.encode(err);
+    } catch (encodeErr) {
+      body = this.codec.encode(internalError(`cannot encode error reply: ${describeError(encodeErr)}`, 'ERPS_CODEC'));
+    }
+    this.connection.send(FrameType.ERROR, 0, this.id, body);
+    this.finish();
+  }
+
+  /** Stops the handler's stream and sends nothing more (the client cancelled or is gone). */
+  cancel(): void {
+    if (this.finished) return;
+    this.finish();
+  }
+
+  private push(value: unknown): void {
+    if (this.finished) return;
+    this.queue.push(value);
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      process.nextTick(this.flushValues);
+    }
+  }
+
+  private readonly flushValues = (): void => {
+    this.flushScheduled = false;
+    const queue = this.queue;
+    this.queue = [];
+    for (const value of queue) {
+      if (this.finished) return;
+      this.sendValue(value, FrameFlags.MORE);
+    }
+  };
+
+  private complete(): void {
+    if (this.finished) return;
+    if (this.queue.length > 0) {
+      const last = this.queue.pop();
+      this.flushValues();
+      this.sendValue(last, 0);
+    } else {
+      this.connection.send(FrameType.REPLY, FrameFlags.NO_VALUE, this.id);
+    }
+    this.finish();
+  }
+
+  private sendValue(value: unknown, flags: number): void {
+    let body: Buffer;
+    try {
+      body = this.codec.encode(value);
+    } catch (err) {
+      this.error(internalError(`cannot encode reply: ${describeError(err)}`, 'ERPS_CODEC'));
+      return;
+    }
+    this.connection.send(FrameType.REPLY, flags, this.id, body);
+  }
+
+  private finish(): void {
+    if (this.finished) return;
+    this.finished = true;
+    this.queue = [];
+    this.subscription?.unsubscribe();
+    this.onFinish(this);
+    this.doneCallback?.();
+  }
+}

@@ -1,0 +1,54 @@
+import { BaseRpcContext } from '@nestjs/microservices';
+import type { PeerIdentity } from '../tls/peer-identity.js';
+
+/** What a handler can learn about the connection a message came over. */
+export interface ErpsSessionInfo {
+  readonly connectionId: number;
+  readonly remoteAddress: string | undefined;
+  readonly remotePort: number | undefined;
+  /** Certificate identity of the peer; undefined under transport 'tcp'. */
+  readonly peer: PeerIdentity | undefined;
+  /** True when the message crossed a socket (Erps `is_remote`). */
+  readonly remote: boolean;
+  readonly connectedAt: Date;
+}
+
+export type ErpsHeaders = Readonly<Record<string, string>>;
+export type ErpsContextArgs = [pattern: string, session: ErpsSessionInfo, headers: ErpsHeaders];
+
+const NO_HEADERS: ErpsHeaders = Object.freeze({});
+
+/** The `@Ctx()` of an Erps handler. */
+export class ErpsContext extends BaseRpcContext<ErpsContextArgs> {
+  constructor(args: ErpsContextArgs) {
+    super(args);
+  }
+
+  /** The pattern as it travelled (Nest's normalized route string). */
+  getPattern(): string {
+    return this.args[0];
+  }
+
+  get connectionId(): number {
+    return this.args[1].connectionId;
+  }
+
+  get remoteAddress(): string | undefined {
+    return this.args[1].remoteAddress;
+  }
+
+  /** The peer's certificate identity (CN, SANs, fingerprint256, validity); undefined under 'tcp'. */
+  get peer(): PeerIdentity | undefined {
+    return this.args[1].peer;
+  }
+
+  /** Erps `is_remote/1`: true when the call came over a socket, false for an in-process caller. */
+  isRemote(): boolean {
+    return this.args[1].remote;
+  }
+
+  /** Per-message headers sent by the client. */
+  getHeaders(): ErpsHeaders {
+    return this.args[2] ?? NO_HEADERS;
+  }
+}

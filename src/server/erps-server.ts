@@ -1,0 +1,259 @@
+import { EventEmitter } from 'node:events';
+import * as net from 'node:net';
+import * as tls from 'node:tls';
+import semver from 'semver';
+import { isObservable } from 'rxjs';
+import { CustomTransportStrategy, MessageHandler, Server } from '@nestjs/microservices';
+import { ErpsConfigError, describeError } from '../errors.js';
+import { createCodec } from '../protocol/codec.js';
+import { DEFAULT_MAX_FRAME_BYTES } from '../protocol/frame.js';
+import { assertIdentifier, HandshakePolicy } from '../protocol/handshake.js';
+import { loadTlsMaterial } from '../tls/tls-options.js';
+import { peerIdentityOf } from '../tls/peer-identity.js';
+import { CallReply, internalError } from './call-reply.js';
+import { ErpsContext, ErpsSessionInfo } from './erps-context.js';
+import { ErpsServerOptions } from './erps-server-options.js';
+import { ServerSession, SessionHost } from './session.js';
+import type { ConnectionOptions } from '../connection/connection.js';
+
+export const ERPS_TRANSPORT = Symbol('ERPS_TRANSPORT');
+
+/** Server status values pushed to Nest's `status` observable. */
+export type ErpsServerStatus = 'listening' | 'draining' | 'closed';
+
+/** Events for `server.on(event, cb)`. */
+export type ErpsServerEvent = 'connection' | 'disconnect' | 'handshakeRejected' | 'tlsClientError' | 'error';
+
+/** Handler lookups cached per wire pattern; bounded so hostile patterns cannot grow it. */
+const HANDLER_CACHE_LIMIT = 1024;
+
+/**
+ * The Erps daemon as a Nest transport strategy: listens (mutual TLS by default), runs one session per
+ * accepted connection, routes CALL to @MessagePattern and CAST to @EventPattern handlers.
+ */
+export class ErpsServer extends Server implements CustomTransportStrategy, SessionHost {
+  override readonly transportId = ERPS_TRANSPORT;
+  readonly policy: HandshakePolicy;
+  readonly connectionOptions: Required<ConnectionOptions>;
+  readonly handshakeTimeoutMs: number;
+  private readonly host: string;
+  private readonly port: number;
+  private readonly drainTimeoutMs: number;
+  private readonly tlsContext: tls.TlsOptions | undefined;
+  private server: net.Server | undefined;
+  private readonly sessions = new Map<number, ServerSession>();
+  private readonly events = new EventEmitter();
+  private readonly handlerCache = new Map<string, MessageHandler | null>();
+  private closing: Promise<void> | undefined;
+
+  constructor(readonly options: ErpsServerOptions = {}) {
+    super();
+    this.initializeSerializer(options as never);
+    this.initializeDeserializer(options as never);
+    this.host = options.host ?? '127.0.0.1';
+    this.port = options.port ?? 0;
+    this.drainTimeoutMs = options.drainTimeoutMs ?? 10_000;
+    this.handshakeTimeoutMs = options.handshakeTimeoutMs ?? 10_000;
+    const identifier = options.identifier ?? 'erps';
+    const versions = options.versions ?? '*';
+    const codec = options.codec ?? 'msgpack';
+    try {
+      assertIdentifier(identifier);
+    } catch (err) {
+      throw new ErpsConfigError(`ErpsServer: ${describeError(err)}`);
+    }
+    if (semver.validRange(versions) === null) throw new ErpsConfigError(`ErpsServer: versions "${versions}" is not a valid semver range`);
+    createCodec(codec); // throws on an unknown codec name
+    this.policy = { identifier, versions, codec };
+    this.connectionOptions = {
+      maxFrameBytes: options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES,
+      keepaliveMs: options.keepaliveMs ?? 5000,
+      maxMissedPings: options.maxMissedPings ?? 2,
+    };
+    const transport = options.transport ?? 'tls';
+    if (transport === 'tls') {
+      const material = loadTlsMaterial(options.tls, 'ErpsServer');
+      this.tlsContext = {
+        minVersion: 'TLSv1.2',
+        ...material.rest,
+        ca: material.ca,
+        cert: material.cert,
+        key: material.key,
+        requestCert: material.rest.requestCert ?? true,
+        rejectUnauthorized: material.rest.rejectUnauthorized ?? true,
+      };
+    } else if (transport === 'tcp') {
+      this.tlsContext = undefined;
+    } else {
+      throw new ErpsConfigError(`ErpsServer: unknown transport "${String(transport)}" (expected 'tls' or 'tcp')`);
+    }
+  }
+
+  listen(callback: (err?: unknown, ...optionalParams: unknown[]) => void): void {
+    if (this.tlsContext === undefined) {
+      this.logger.warn('ErpsServer uses transport "tcp": no encryption, no peer identity. For development only.');
+    }
+    const server = this.tlsContext
+      ? tls.createServer(this.tlsContext, (socket) => this.accept(socket))
+      : net.createServer((socket) => this.accept(socket));
+    if (server instanceof tls.Server) {
+      server.on('tlsClientError', (err, socket) => {
+        socket.destroy();
+        this.events.emit('tlsClientError', err);
+      });
+    }
+    this.server = server;
+    let listening = false;
+    server.on('error', (err) => {
+      if (!listening) return callback(err);
+      this.events.emit('error', err);
+    });
+    server.listen(this.port, this.host, () => {
+      listening = true;
+      this._status$.next('listening' as never);
+      callback();
+    });
+  }
+
+  /** The bound address after listen(); `port` is the real port when 0 was asked for. */
+  address(): { address: string; port: number; family: string } {
+    const address = this.server?.address();
+    if (address == null || typeof address === 'string') throw new ErpsConfigError('ErpsServer is not listening');
+    return { address: address.address, port: address.port, family: address.family };
+  }
+
+  /** Stops accepting, sends GOAWAY, lets in-flight calls finish (up to drainTimeoutMs), then closes. */
+  close(): Promise<void> {
+    this.closing ??= this.shutDown();
+    return this.closing;
+  }
+
+  private async shutDown(): Promise<void> {
+    const server = this.server;
+    if (server === undefined) return;
+    this._status$.next('draining' as never);
+    const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
+    await Promise.all([...this.sessions.values()].map((session) => session.drain(this.drainTimeoutMs)));
+    await stopped;
+    this._status$.next('closed' as never);
+  }
+
+  on<EventKey extends string = ErpsServerEvent, EventCallback extends Function = Function>(event: EventKey, callback: EventCallback): this {
+    this.events.on(event, callback as never);
+    return this;
+  }
+
+  /** The underlying `net.Server` / `tls.Server` (after listen). */
+  unwrap<T>(): T {
+    if (this.server === undefined) throw new ErpsConfigError('ErpsServer is not listening: call listen() first');
+    return this.server as T;
+  }
+
+  /** Live connections (id, address, peer identity, connectedAt). */
+  connections(): ErpsSessionInfo[] {
+    return [...this.sessions.values()].map((session) => session.info);
+  }
+
+  private accept(socket: net.Socket | tls.TLSSocket): void {
+    if (this.closing !== undefined) {
+      socket.destroy();
+      return;
+    }
+    socket.setNoDelay(true);
+    new ServerSession(
+      {
+        socket,
+        remoteAddress: socket.remoteAddress,
+        remotePort: socket.remotePort,
+        peer: socket instanceof tls.TLSSocket ? peerIdentityOf(socket) : undefined,
+        remote: true,
+      },
+      this,
+    );
+  }
+
+  // ---- SessionHost ----
+
+  sessionOpened(session: ServerSession): void {
+    this.sessions.set(session.id, session);
+    this.events.emit('connection', session.info);
+  }
+
+  sessionClosed(session: ServerSession, reason: Error | undefined): void {
+    this.sessions.delete(session.id);
+    this.events.emit('disconnect', session.info, reason);
+  }
+
+  handshakeRejected(session: ServerSession, reason: string): void {
+    this.events.emit('handshakeRejected', session.info, reason);
+  }
+
+  hasCallHandler(pattern: string): boolean {
+    const handler = this.findHandler(pattern);
+    return handler !== null && !handler.isEventHandler;
+  }
+
+  invokeCall(pattern: string, data: unknown, ctx: ErpsContext, reply: CallReply): void {
+    const handler = this.findHandler(pattern)!;
+    this.runWithHooks(ctx, async (end) => {
+      const result = await handler(data, ctx);
+      if (isObservable(result)) {
+        reply.follow(result);
+        // The end hook runs when the reply is done: completed, failed or cancelled.
+        reply.onDone(end);
+      } else {
+        reply.single(result);
+        end();
+      }
+    }).catch((err: unknown) => {
+      this.logger.error(err);
+      reply.error(internalError());
+    });
+  }
+
+  invokeEvent(pattern: string, data: unknown, ctx: ErpsContext): void {
+    const handler = this.findHandler(pattern);
+    if (handler === null || !handler.isEventHandler) {
+      this.castDropped(pattern, 'no @EventPattern handler for it');
+      return;
+    }
+    this.handleEvent(pattern, { pattern, data }, ctx).catch((err: unknown) => this.logger.error(err));
+  }
+
+  castDropped(pattern: string, reason: string): void {
+    this.logger.error(`Erps cast "${pattern}" dropped: ${reason}`);
+  }
+
+  private findHandler(pattern: string): MessageHandler | null {
+    let handler = this.handlerCache.get(pattern);
+    if (handler !== undefined) return handler;
+    handler = this.messageHandlers.get(pattern) ?? this.getHandlerByPattern(pattern);
+    if (handler !== null && this.handlerCache.size < HANDLER_CACHE_LIMIT) this.handlerCache.set(pattern, handler);
+    return handler;
+  }
+
+  /**
+   * Runs `fn` between Nest's processing start and end hooks where this Nest version has them
+   * (instrumentation such as OpenTelemetry installs them); otherwise runs it directly.
+   */
+  private runWithHooks(ctx: ErpsContext, fn: (end: () => void) => Promise<void>): Promise<void> {
+    const self = this as unknown as {
+      onProcessingStartHook?: (transportId: symbol, ctx: unknown, done: () => Promise<void>) => unknown;
+      onProcessingEndHook?: (transportId: symbol, ctx: unknown) => void;
+    };
+    const start = self.onProcessingStartHook;
+    if (typeof start !== 'function') return fn(noop);
+    let ended = false;
+    const end = (): void => {
+      if (ended) return;
+      ended = true;
+      self.onProcessingEndHook?.(this.transportId, ctx);
+    };
+    return Promise.resolve(start.call(this, this.transportId, ctx, () => fn(end))).then(noop, (err: unknown) => {
+      end();
+      throw err;
+    });
+  }
+}
+
+function noop(): void {}

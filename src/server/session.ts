@@ -1,0 +1,206 @@
+import type { Duplex } from 'node:stream';
+import { ErpsConnection, ConnectionOptions } from '../connection/connection.js';
+import { ErpsProtocolError, describeError } from '../errors.js';
+import { createCodec, PayloadCodec } from '../protocol/codec.js';
+import { Frame, FrameType } from '../protocol/frame.js';
+import { checkHello, decodeHello, encodeReject, encodeWelcome, HandshakePolicy, RejectCode, WIRE_VERSION } from '../protocol/handshake.js';
+import { decodeMessageBody } from '../protocol/message.js';
+import type { PeerIdentity } from '../tls/peer-identity.js';
+import { CallReply, internalError } from './call-reply.js';
+import { ErpsContext, ErpsHeaders, ErpsSessionInfo } from './erps-context.js';
+
+/** What a session needs from the daemon that owns it (ErpsServer implements this). */
+export interface SessionHost {
+  readonly policy: HandshakePolicy;
+  readonly connectionOptions: Required<ConnectionOptions>;
+  readonly handshakeTimeoutMs: number;
+  /** A CALL arrived for `pattern`; false if there is no message handler for it. */
+  hasCallHandler(pattern: string): boolean;
+  invokeCall(pattern: string, data: unknown, ctx: ErpsContext, reply: CallReply): void;
+  invokeEvent(pattern: string, data: unknown, ctx: ErpsContext): void;
+  /** A CAST could not be delivered (a cast has no reply, so the server only logs it). */
+  castDropped(pattern: string, reason: string): void;
+  sessionOpened(session: ServerSession): void;
+  sessionClosed(session: ServerSession, reason: Error | undefined): void;
+  handshakeRejected(session: ServerSession, reason: string): void;
+}
+
+export interface SessionEndpoint {
+  socket: Duplex;
+  remoteAddress: string | undefined;
+  remotePort: number | undefined;
+  peer: PeerIdentity | undefined;
+  remote: boolean;
+}
+
+type SessionState = 'handshake' | 'open' | 'draining' | 'closed';
+
+const NO_HEADERS: ErpsHeaders = Object.freeze({});
+
+/** One accepted connection: the Erps server session. Handshake first, then CALL / CAST / CANCEL. */
+export class ServerSession {
+  readonly connection: ErpsConnection;
+  readonly info: ErpsSessionInfo;
+  private state: SessionState = 'handshake';
+  private codec: PayloadCodec | undefined;
+  private readonly active = new Map<number, CallReply>();
+  private handshakeTimer: NodeJS.Timeout | undefined;
+  private drained: (() => void) | undefined;
+  private readonly finishReply = (reply: CallReply): void => {
+    this.active.delete(reply.id);
+    if (this.active.size === 0 && this.drained !== undefined) this.drained();
+  };
+
+  constructor(
+    endpoint: SessionEndpoint,
+    private readonly host: SessionHost,
+  ) {
+    this.connection = new ErpsConnection(
+      endpoint.socket,
+      { onFrame: (frame) => this.onFrame(frame), onClose: (reason) => this.onClose(reason) },
+      host.connectionOptions,
+    );
+    this.info = Object.freeze({
+      connectionId: this.connection.id,
+      remoteAddress: endpoint.remoteAddress,
+      remotePort: endpoint.remotePort,
+      peer: endpoint.peer,
+      remote: endpoint.remote,
+      connectedAt: new Date(),
+    });
+    this.handshakeTimer = setTimeout(() => {
+      this.connection.close(new ErpsProtocolError(`no HELLO within handshakeTimeoutMs (${host.handshakeTimeoutMs} ms)`));
+    }, host.handshakeTimeoutMs);
+    this.handshakeTimer.unref();
+  }
+
+  get id(): number {
+    return this.connection.id;
+  }
+
+  /** Calls still running on this connection. */
+  get inFlight(): number {
+    return this.active.size;
+  }
+
+  /**
+   * Graceful drain: tell the client (GOAWAY) to send nothing new here, let running calls finish for up to
+   * `timeoutMs`, then close. Resolves once the connection is closed.
+   */
+  drain(timeoutMs: number): Promise<void> {
+    if (this.state === 'closed') return Promise.resolve();
+    if (this.state === 'open') this.connection.send(FrameType.GOAWAY, 0, 0, Buffer.from('server shutting down'));
+    this.state = 'draining';
+    return new Promise<void>((resolve) => {
+      const timer = setTimeout(() => close(), timeoutMs);
+      const close = (): void => {
+        clearTimeout(timer);
+        this.drained = undefined;
+        for (const reply of [...this.active.values()]) reply.cancel();
+        this.connection.close();
+        resolve();
+      };
+      this.drained = close;
+      if (this.active.size === 0) close();
+    });
+  }
+
+  private onFrame(frame: Frame): void {
+    switch (frame.type) {
+      case FrameType.CALL:
+        return this.onCall(frame);
+      case FrameType.CAST:
+        return this.onCast(frame);
+      case FrameType.CANCEL:
+        return this.active.get(frame.id)?.cancel();
+      case FrameType.HELLO:
+        return this.onHello(frame);
+      default:
+        throw new ErpsProtocolError(`unexpected frame type 0x${frame.type.toString(16)} from client`);
+    }
+  }
+
+  private onHello(frame: Frame): void {
+    if (this.state !== 'handshake') throw new ErpsProtocolError('HELLO after the handshake');
+    clearTimeout(this.handshakeTimer);
+    const hello = decodeHello(frame.body);
+    const reject = checkHello(hello, this.host.policy);
+    if (reject !== null) {
+      this.connection.send(FrameType.REJECT, 0, 0, encodeReject(reject));
+      this.host.handshakeRejected(this, reject.reason);
+      this.connection.close();
+      return;
+    }
+    this.codec = createCodec(hello.codec);
+    this.state = 'open';
+    const { keepaliveMs, maxFrameBytes } = this.host.connectionOptions;
+    this.connection.send(FrameType.WELCOME, 0, 0, encodeWelcome({ wireVersion: WIRE_VERSION, features: 0, keepaliveMs, maxFrameBytes }));
+    this.host.sessionOpened(this);
+  }
+
+  private requireOpen(what: string): PayloadCodec {
+    if (this.codec === undefined) throw new ErpsProtocolError(`${what} before the handshake`);
+    return this.codec;
+  }
+
+  private onCall(frame: Frame): void {
+    const codec = this.requireOpen('CALL');
+    const id = frame.id;
+    if (this.active.has(id)) throw new ErpsProtocolError(`request id ${id} reused while still pending`);
+    const message = decodeMessageBody(frame.body);
+    const reply = new CallReply(this.connection, codec, id, this.finishReply);
+    if (this.state !== 'open') {
+      reply.error(internalError('server is shutting down', 'ERPS_GOAWAY'));
+      return;
+    }
+    if (!this.host.hasCallHandler(message.pattern)) {
+      reply.error(
+        internalError(`There is no matching message handler defined in the remote service for pattern "${message.pattern}".`, 'ERPS_NO_HANDLER'),
+      );
+      return;
+    }
+    let data: unknown;
+    let headers: ErpsHeaders;
+    try {
+      data = codec.decode(message.payload);
+      headers = this.decodeHeaders(codec, message.meta);
+    } catch (err) {
+      reply.error(internalError(describeError(err), 'ERPS_CODEC'));
+      return;
+    }
+    this.active.set(id, reply);
+    this.host.invokeCall(message.pattern, data, new ErpsContext([message.pattern, this.info, headers]), reply);
+  }
+
+  private onCast(frame: Frame): void {
+    const codec = this.requireOpen('CAST');
+    const message = decodeMessageBody(frame.body);
+    let data: unknown;
+    let headers: ErpsHeaders;
+    try {
+      data = codec.decode(message.payload);
+      headers = this.decodeHeaders(codec, message.meta);
+    } catch (err) {
+      // A cast has no reply: a payload we cannot read is dropped with a log line, the connection goes on.
+      this.host.castDropped(message.pattern, `undecodable payload: ${describeError(err)}`);
+      return;
+    }
+    this.host.invokeEvent(message.pattern, data, new ErpsContext([message.pattern, this.info, headers]));
+  }
+
+  private decodeHeaders(codec: PayloadCodec, meta: Buffer | null): ErpsHeaders {
+    if (meta === null) return NO_HEADERS;
+    const decoded = codec.decode(meta);
+    return decoded !== null && typeof decoded === 'object' ? (decoded as ErpsHeaders) : NO_HEADERS;
+  }
+
+  private onClose(reason: Error | undefined): void {
+    clearTimeout(this.handshakeTimer);
+    const wasOpen = this.state !== 'handshake';
+    this.state = 'closed';
+    for (const reply of [...this.active.values()]) reply.cancel();
+    this.active.clear();
+    this.drained?.();
+    if (wasOpen || reason !== undefined) this.host.sessionClosed(this, reason);
+  }
+}

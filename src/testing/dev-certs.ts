@@ -1,0 +1,200 @@
+import { webcrypto } from 'node:crypto';
+
+type CryptoKey = webcrypto.CryptoKey;
+type CryptoKeyPair = webcrypto.CryptoKeyPair;
+import { mkdir, readFile, writeFile, access } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import * as x509 from '@peculiar/x509';
+
+/**
+ * Development and test PKI built with @peculiar/x509 (ECDSA P-256, SHA-256). Never for production:
+ * keys are written unencrypted.
+ */
+x509.cryptoProvider.set(webcrypto as never);
+
+const ALG: webcrypto.EcKeyGenParams & webcrypto.EcdsaParams = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' };
+const DAY = 24 * 60 * 60 * 1000;
+
+export interface Issued {
+  /** PEM certificate. */
+  cert: string;
+  /** PEM PKCS#8 private key. */
+  key: string;
+  /** Hex serial number. */
+  serialNumber: string;
+}
+
+export interface CertificateAuthority extends Issued {
+  readonly name: string;
+  /** @internal */ readonly signingKey: CryptoKey;
+}
+
+export interface IssueOptions {
+  cn: string;
+  /** 'server' adds serverAuth, 'client' clientAuth. Default 'client'. */
+  kind?: 'server' | 'client';
+  /** DNS names and IP addresses for the subject alternative name. */
+  dns?: string[];
+  ips?: string[];
+  notBefore?: Date;
+  notAfter?: Date;
+}
+
+let serialCounter = 0;
+function nextSerial(): string {
+  serialCounter += 1;
+  const random = Buffer.from(webcrypto.getRandomValues(new Uint8Array(8))).toString('hex');
+  return `01${random}${serialCounter.toString(16).padStart(4, '0')}`;
+}
+
+async function keyPem(key: CryptoKey): Promise<string> {
+  const der = await webcrypto.subtle.exportKey('pkcs8', key as never);
+  return x509.PemConverter.encode(der, 'PRIVATE KEY');
+}
+
+/** A self-signed certificate authority. */
+export async function createCertificateAuthority(cn: string, options: { notBefore?: Date; notAfter?: Date } = {}): Promise<CertificateAuthority> {
+  const keys = (await webcrypto.subtle.generateKey(ALG, true, ['sign', 'verify'])) as CryptoKeyPair;
+  const serialNumber = nextSerial();
+  const name = `CN=${cn}`;
+  const cert = await x509.X509CertificateGenerator.createSelfSigned({
+    serialNumber,
+    name,
+    notBefore: options.notBefore ?? new Date(Date.now() - DAY),
+    notAfter: options.notAfter ?? new Date(Date.now() + 3650 * DAY),
+    keys,
+    signingAlgorithm: ALG,
+    extensions: [
+      new x509.BasicConstraintsExtension(true, 0, true),
+      new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign | x509.KeyUsageFlags.digitalSignature, true),
+      await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
+    ],
+  });
+  return { name, cert: cert.toString('pem'), key: await keyPem(keys.privateKey), serialNumber, signingKey: keys.privateKey };
+}
+
+/** A leaf certificate signed by `ca`. */
+export async function issueCertificate(ca: CertificateAuthority, options: IssueOptions): Promise<Issued> {
+  const keys = (await webcrypto.subtle.generateKey(ALG, true, ['sign', 'verify'])) as CryptoKeyPair;
+  const serialNumber = nextSerial();
+  const kind = options.kind ?? 'client';
+  const names: x509.JsonGeneralName[] = [
+    ...(options.dns ?? []).map((value) => ({ type: 'dns' as const, value })),
+    ...(options.ips ?? []).map((value) => ({ type: 'ip' as const, value })),
+  ];
+  const caCert = new x509.X509Certificate(ca.cert);
+  const cert = await x509.X509CertificateGenerator.create({
+    serialNumber,
+    subject: `CN=${options.cn}`,
+    issuer: caCert.subject,
+    notBefore: options.notBefore ?? new Date(Date.now() - DAY),
+    notAfter: options.notAfter ?? new Date(Date.now() + 825 * DAY),
+    publicKey: keys.publicKey,
+    signingKey: ca.signingKey,
+    signingAlgorithm: ALG,
+    extensions: [
+      new x509.BasicConstraintsExtension(false, undefined, true),
+      new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyEncipherment, true),
+      new x509.ExtendedKeyUsageExtension([kind === 'server' ? x509.ExtendedKeyUsage.serverAuth : x509.ExtendedKeyUsage.clientAuth]),
+      ...(names.length > 0 ? [new x509.SubjectAlternativeNameExtension(names)] : []),
+      await x509.AuthorityKeyIdentifierExtension.create(caCert),
+    ],
+  });
+  return { cert: cert.toString('pem'), key: await keyPem(keys.privateKey), serialNumber };
+}
+
+/** A CRL signed by `ca` that revokes the given certificates (by their hex serial numbers). */
+export async function createCrl(ca: CertificateAuthority, revokedSerials: string[], options: { nextUpdate?: Date } = {}): Promise<string> {
+  const crl = await x509.X509CrlGenerator.create({
+    issuer: new x509.X509Certificate(ca.cert).subject,
+    thisUpdate: new Date(Date.now() - 60_000),
+    nextUpdate: options.nextUpdate ?? new Date(Date.now() + 30 * DAY),
+    signingKey: ca.signingKey,
+    signingAlgorithm: ALG,
+    entries: revokedSerials.map((serialNumber) => ({ serialNumber, revocationDate: new Date(Date.now() - 60_000) })),
+  });
+  return crl.toString('pem');
+}
+
+/** File paths shaped for `tls: { caFile, certFile, keyFile }`. */
+export interface TlsFiles {
+  caFile: string;
+  certFile: string;
+  keyFile: string;
+}
+
+export interface DevCertificates {
+  dir: string;
+  /** The dev CA's certificate file (trust anchor for both sides). */
+  caFile: string;
+  /** For ErpsServer: SANs localhost, 127.0.0.1, ::1. */
+  server: TlsFiles;
+  /** Two client identities with distinct CNs ("alice", "bob"), signed by the dev CA. */
+  clients: { alice: TlsFiles; bob: TlsFiles };
+  /** A client certificate from a second CA the server does not trust (for negative tests). */
+  untrustedClient: TlsFiles;
+}
+
+export interface GenerateDevCertificatesOptions {
+  /** Output folder. Default: `certs/` under the current working directory. */
+  dir?: string;
+  /** Regenerate even if the files exist. Default false. */
+  force?: boolean;
+}
+
+const FILES = ['ca.crt', 'server.crt', 'server.key', 'alice.crt', 'alice.key', 'bob.crt', 'bob.key', 'untrusted-ca.crt', 'untrusted-client.crt', 'untrusted-client.key'];
+
+function layout(dir: string): DevCertificates {
+  const caFile = join(dir, 'ca.crt');
+  const files = (name: string): TlsFiles => ({ caFile, certFile: join(dir, `${name}.crt`), keyFile: join(dir, `${name}.key`) });
+  return { dir, caFile, server: files('server'), clients: { alice: files('alice'), bob: files('bob') }, untrustedClient: files('untrusted-client') };
+}
+
+async function allExist(dir: string): Promise<boolean> {
+  try {
+    await Promise.all(FILES.map((file) => access(join(dir, file))));
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Writes a dev CA, a server certificate (localhost, 127.0.0.1, ::1), two client certificates (CN alice and
+ * bob) and an untrusted CA with its own client certificate. Keeps existing files unless `force`.
+ */
+export async function generateDevCertificates(options: GenerateDevCertificatesOptions = {}): Promise<DevCertificates> {
+  const dir = resolve(options.dir ?? 'certs');
+  const paths = layout(dir);
+  if (!options.force && (await allExist(dir))) return paths;
+  await mkdir(dir, { recursive: true });
+  const ca = await createCertificateAuthority('nestjs-erps dev CA');
+  const untrustedCa = await createCertificateAuthority('nestjs-erps untrusted CA');
+  const [server, alice, bob, untrusted] = await Promise.all([
+    issueCertificate(ca, { cn: 'localhost', kind: 'server', dns: ['localhost'], ips: ['127.0.0.1', '::1'] }),
+    issueCertificate(ca, { cn: 'alice' }),
+    issueCertificate(ca, { cn: 'bob' }),
+    issueCertificate(untrustedCa, { cn: 'mallory' }),
+  ]);
+  const write = (name: string, pem: string, secret = false) => writeFile(join(dir, name), pem, { mode: secret ? 0o600 : 0o644 });
+  await Promise.all([
+    write('ca.crt', ca.cert),
+    write('ca.key', ca.key, true),
+    write('server.crt', server.cert),
+    write('server.key', server.key, true),
+    write('alice.crt', alice.cert),
+    write('alice.key', alice.key, true),
+    write('bob.crt', bob.cert),
+    write('bob.key', bob.key, true),
+    write('untrusted-ca.crt', untrustedCa.cert),
+    write('untrusted-client.crt', untrusted.cert),
+    write('untrusted-client.key', untrusted.key, true),
+  ]);
+  return paths;
+}
+
+/** Reads a TlsFiles triple into PEM strings (`{ ca, cert, key }`). */
+export async function readTlsFiles(files: TlsFiles): Promise<{ ca: string; cert: string; key: string }> {
+  const [ca, cert, key] = await Promise.all([files.caFile, files.certFile, files.keyFile].map((file) => readFile(file, 'utf8')));
+  return { ca: ca!, cert: cert!, key: key! };
+}

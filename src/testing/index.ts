@@ -1,0 +1,1 @@
+export * from './dev-certs.js';

@@ -1,0 +1,2 @@
+export * from './tls-options.js';
+export * from './peer-identity.js';
