@@ -14,7 +14,8 @@ export type ErpsErrorCode =
   | 'ERPS_CODEC'
   | 'ERPS_QUEUE_FULL'
   | 'ERPS_BUSY'
-  | 'ERPS_FORBIDDEN';
+  | 'ERPS_FORBIDDEN'
+  | 'ERPS_HEADERS';
 
 export class ErpsError extends Error {
   constructor(
@@ -107,6 +108,13 @@ export class ErpsCodecError extends ErpsError {
 export class ErpsQueueFullError extends ErpsError {
   constructor(readonly maxQueued: number) {
     super('ERPS_QUEUE_FULL', `Erps client queue is full (maxQueued ${maxQueued})`);
+  }
+}
+
+/** Per-message headers break a documented limit (count, name, value size) or use a reserved name. */
+export class ErpsHeadersError extends ErpsError {
+  constructor(message: string) {
+    super('ERPS_HEADERS', message);
   }
 }
 

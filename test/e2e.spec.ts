@@ -1,14 +1,16 @@
 import { firstValueFrom, lastValueFrom, toArray } from 'rxjs';
 import { ErpsClient } from 'nestjs-erps';
-import { calcClient, RunningServer, startCalcServer } from './support/apps';
+import { clientFor, RunningServer, startCalcServer } from './support/apps';
+import { waitFor } from './support/wait';
 
-describe('ErpsServer + ErpsClient over mutual TLS (through @nestjs/testing)', () => {
+// The same expectations over mutual TLS and over the in-process local transport.
+describe.each(['tls', 'local'] as const)('ErpsServer + ErpsClient over %s (through @nestjs/testing)', (transport) => {
   let running: RunningServer;
   let client: ErpsClient;
 
   beforeAll(async () => {
-    running = await startCalcServer();
-    client = await calcClient(running.port);
+    running = await startCalcServer({ transport });
+    client = await clientFor(running);
     await client.connect();
   });
 
@@ -98,15 +100,16 @@ describe('ErpsServer + ErpsClient over mutual TLS (through @nestjs/testing)', ()
     expect(echoed.nested).toEqual(value.nested);
   });
 
-  it('gives handlers the caller identity on the context', async () => {
-    await expect(firstValueFrom(client.send('whoami', {}))).resolves.toMatchObject({ cn: 'alice', remote: true, pattern: 'whoami' });
+  it('gives handlers the caller identity and origin on the context', async () => {
+    const expected = transport === 'tls' ? { cn: 'alice', remote: true } : { cn: undefined, remote: false };
+    await expect(firstValueFrom(client.send('whoami', {}))).resolves.toMatchObject({ ...expected, pattern: 'whoami' });
+  });
+
+  it('fails an unserializable payload with a typed codec error, and goes on', async () => {
+    const cyclic: Record<string, unknown> = {};
+    cyclic.self = cyclic;
+    await expect(firstValueFrom(client.send('echo', { s: Symbol('x') }))).rejects.toMatchObject({ code: 'ERPS_CODEC', name: 'ErpsCodecError' });
+    await expect(firstValueFrom(client.send('echo', cyclic))).rejects.toMatchObject({ code: 'ERPS_CODEC' });
+    await expect(firstValueFrom(client.send('sum', [2, 2]))).resolves.toBe(4);
   });
 });
-
-export async function waitFor(predicate: () => boolean, timeoutMs = 2000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!predicate()) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-}

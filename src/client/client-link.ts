@@ -2,7 +2,7 @@ import type { ErpsConnection } from '../connection/connection.js';
 import { ErpsCodecError, ErpsConnectionLostError, ErpsTimeoutError, describeError } from '../errors.js';
 import type { PayloadCodec } from '../protocol/codec.js';
 import { Frame, FrameFlags, FrameType } from '../protocol/frame.js';
-import { decodeMessageBody, encodeMessageHead } from '../protocol/message.js';
+import { decodeMessageBody, encodeMessagePrefix } from '../protocol/message.js';
 import { PendingCalls } from './pending-calls.js';
 
 export interface CallObserver {
@@ -53,10 +53,12 @@ export class ClientLink {
    * Sends a CALL. Returns the function that cancels it (sends CANCEL while the call is still pending).
    * `timeoutMs` bounds the wait for the first reply and between the values of a stream.
    */
-  call(pattern: Buffer, meta: Buffer | null, data: unknown, observer: CallObserver, timeoutMs: number): () => void {
+  call(pattern: Buffer, meta: Record<string, unknown> | null, data: unknown, observer: CallObserver, timeoutMs: number): () => void {
     let payload: Buffer;
+    let metaBytes: Buffer | null;
     try {
       payload = this.codec.encode(data);
+      metaBytes = meta === null ? null : this.codec.encode(meta);
     } catch (err) {
       observer.error(err);
       return noop;
@@ -64,20 +66,15 @@ export class ClientLink {
     const entry: PendingCall = { observer, timeoutMs, timer: undefined };
     const id = this.pending.add(entry);
     this.armTimer(id, entry);
-    this.connection.write(encodeMessageHead(FrameType.CALL, 0, id, pattern, meta, payload.length));
-    if (payload.length > 0) this.connection.write(payload);
+    this.connection.sendFrame(FrameType.CALL, 0, id, encodeMessagePrefix(pattern, metaBytes), payload);
     return () => this.cancel(id);
   }
 
   /** Sends a CAST (no reply). Throws ErpsCodecError if the data cannot be encoded. */
-  cast(pattern: Buffer, meta: Buffer | null, data: unknown): void {
+  cast(pattern: Buffer, meta: Record<string, unknown> | null, data: unknown): void {
     const payload = this.codec.encode(data);
-    this.connection.write(encodeMessageHead(FrameType.CAST, 0, 0, pattern, meta, payload.length));
-    if (payload.length > 0) this.connection.write(payload);
-  }
-
-  encodeHeaders(headers: Record<string, string>): Buffer {
-    return this.codec.encode(headers);
+    const metaBytes = meta === null ? null : this.codec.encode(meta);
+    this.connection.sendFrame(FrameType.CAST, 0, 0, encodeMessagePrefix(pattern, metaBytes), payload);
   }
 
   /** Fails what is pending with `reason`, closes cleanly, resolves once the socket is gone. */

@@ -1,5 +1,7 @@
 import * as net from 'node:net';
 import * as tls from 'node:tls';
+import type { Duplex } from 'node:stream';
+import { connectLocal } from '../connection/local-registry.js';
 import { ErpsConnection, ConnectionOptions } from '../connection/connection.js';
 import { ErpsDisconnectedError, ErpsHandshakeError, ErpsProtocolError, ErpsTlsError, describeError } from '../errors.js';
 import { Frame, FrameType } from '../protocol/frame.js';
@@ -8,6 +10,8 @@ import { decodeReject, decodeWelcome, encodeHello, Hello, Welcome } from '../pro
 export interface DialOptions {
   host: string;
   port: number;
+  /** Set for the local transport: connect in-process to this name instead of a socket. */
+  localName?: string;
   /** Node TLS client options (ca, cert, key, servername, ...); undefined for plain TCP. */
   tls: tls.ConnectionOptions | undefined;
   hello: Hello;
@@ -34,14 +38,25 @@ function classify(err: Error & { code?: string }, where: string): Error {
  * handlers the caller replaces; rejects with ErpsHandshakeError (REJECT), ErpsTlsError or ErpsDisconnectedError.
  */
 export function dial(options: DialOptions): Promise<Dialled> {
-  const where = `${options.host}:${options.port}`;
+  const where = options.localName !== undefined ? `local:${options.localName}` : `${options.host}:${options.port}`;
   return new Promise<Dialled>((resolve, reject) => {
     let settled = false;
     let connection: ErpsConnection | undefined;
-    const socket: net.Socket = options.tls
-      ? tls.connect({ ...options.tls, host: options.host, port: options.port })
-      : net.connect({ host: options.host, port: options.port });
-    socket.setNoDelay(true);
+    let socket: Duplex;
+    let readyEvent: string | undefined;
+    if (options.localName !== undefined) {
+      try {
+        socket = connectLocal(options.localName);
+      } catch (err) {
+        return reject(err);
+      }
+    } else if (options.tls) {
+      socket = tls.connect({ ...options.tls, host: options.host, port: options.port }).setNoDelay(true);
+      readyEvent = 'secureConnect';
+    } else {
+      socket = net.connect({ host: options.host, port: options.port }).setNoDelay(true);
+      readyEvent = 'connect';
+    }
     const timer = setTimeout(() => fail(new ErpsDisconnectedError(`connecting to ${where} timed out after ${options.timeoutMs} ms`)), options.timeoutMs);
 
     function fail(err: Error): void {
@@ -57,7 +72,7 @@ export function dial(options: DialOptions): Promise<Dialled> {
       fail(classify(err, where));
     }
     socket.once('error', onSocketError);
-    socket.once(options.tls ? 'secureConnect' : 'connect', () => {
+    const onReady = (): void => {
       if (settled) return;
       socket.removeListener('error', onSocketError);
       connection = new ErpsConnection(
@@ -86,6 +101,8 @@ export function dial(options: DialOptions): Promise<Dialled> {
         options.connection,
       );
       connection.send(FrameType.HELLO, 0, 0, encodeHello(options.hello));
-    });
+    };
+    if (readyEvent === undefined) onReady();
+    else socket.once(readyEvent, onReady);
   });
 }

@@ -1,5 +1,7 @@
 import type { CodecName } from '../protocol/codec.js';
 import type { ErpsTlsOptions } from '../tls/tls-options.js';
+import type { CompressionOptions } from '../connection/compression.js';
+import type { ForwardContextOptions } from '../forward-context.js';
 
 export interface ErpsReconnectOptions {
   /** First retry delay ceiling (ms). Default 100. */
@@ -13,10 +15,15 @@ export interface ErpsReconnectOptions {
 export interface ErpsClientOptions {
   /** Server address. Default '127.0.0.1'. */
   host?: string;
-  /** Server port. Required. */
-  port: number;
-  /** 'tls' = mutual TLS (default); 'tcp' = plain TCP for development (logged as a warning). */
-  transport?: 'tls' | 'tcp';
+  /** Server port. Required for 'tls' and 'tcp'. */
+  port?: number;
+  /**
+   * 'tls' = mutual TLS (default); 'tcp' = plain TCP for development (logged as a warning);
+   * 'local' = connect in-process to an ErpsServer with transport 'local' (no socket, no certificates).
+   */
+  transport?: 'tls' | 'tcp' | 'local';
+  /** Under 'local': the server's `localName` (default: the identifier). */
+  localName?: string;
   /** CA (to verify the server), client certificate and key, as PEM or files; plus any Node TLS client option. */
   tls?: ErpsTlsOptions;
   /** Protocol identifier; must equal the server's. Default 'erps'. */
@@ -41,4 +48,10 @@ export interface ErpsClientOptions {
   waitForReady?: boolean;
   /** Most calls queued while waiting for a connection. Default 1000. */
   maxQueued?: number;
+  /** Headers sent with every message (per-message headers from ErpsRecord win). Default none. */
+  headers?: Record<string, string>;
+  /** Ask the server to compress frame bodies of at least `threshold` bytes (and compress ours). Default off. */
+  compression?: CompressionOptions;
+  /** Forward the caller's AsyncLocalStorage store with each message (Erps `forward_callers`). */
+  forwardContext?: ForwardContextOptions;
 }

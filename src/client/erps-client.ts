@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { checkServerIdentity, type ConnectionOptions as TlsConnectionOptions } from 'node:tls';
 import { Logger } from '@nestjs/common';
-import { connectable, Observable, ReplaySubject, Subscriber } from 'rxjs';
+import { connectable, filter, Observable, ReplaySubject, Subject, Subscriber } from 'rxjs';
 import { ClientProxy, ReadPacket, WritePacket } from '@nestjs/microservices';
 import semver from 'semver';
 import type { ConnectionOptions } from '../connection/connection.js';
@@ -19,6 +19,9 @@ import { DEFAULT_MAX_FRAME_BYTES } from '../protocol/frame.js';
 import { assertIdentifier, Hello, WIRE_VERSION } from '../protocol/handshake.js';
 import { loadTlsMaterial } from '../tls/tls-options.js';
 import { backoffDelay } from './backoff.js';
+import { ErpsRecord } from './erps-record.js';
+import { buildMeta, validateHeaders } from '../protocol/headers.js';
+import { algorithmFromFeatures, CompressionFeature, FrameCompressor } from '../connection/compression.js';
 import { CallObserver, ClientLink, LinkEvents } from './client-link.js';
 import { dial, DialOptions } from './dial.js';
 import { ErpsClientOptions } from './erps-client-options.js';
@@ -32,10 +35,24 @@ export interface ErpsReconnectingEvent {
   error: Error;
 }
 
+/** A message the server pushed (Erps `handle_push`). */
+export interface ErpsPush<T = unknown> {
+  pattern: string;
+  data: T;
+}
+
 /** Per-call settings (from the client defaults, overridable per call). */
 export interface ErpsCallOptions {
   timeoutMs?: number;
   waitForReady?: boolean;
+}
+
+interface PreparedMessage {
+  wire: Buffer;
+  meta: Record<string, unknown> | null;
+  data: unknown;
+  timeoutMs: number;
+  waitForReady: boolean;
 }
 
 interface QueuedCall {
@@ -68,18 +85,23 @@ export class ErpsClient extends ClientProxy<Record<never, Function>, ErpsClientS
   private outcome: { promise: Promise<void>; resolve(): void; reject(err: Error): void } | undefined;
   private failure: Error | undefined;
   private queue: QueuedCall[] = [];
+  private readonly compression: FrameCompressor | undefined;
+  private readonly pushSubject = new Subject<ErpsPush>();
   private readonly linkEvents: LinkEvents = {
     goaway: (link) => this.onGoaway(link),
     closed: (link, reason) => this.onLinkClosed(link, reason),
-    push: (pattern, data) => this.events.emit('push', { pattern, data }),
+    push: (pattern, data) => this.pushSubject.next({ pattern, data }),
   };
 
   constructor(readonly options: ErpsClientOptions) {
     super();
     this.initializeSerializer(options as never);
     this.initializeDeserializer(options as never);
-    if (options == null || !Number.isInteger(options.port) || options.port < 0 || options.port > 65535) {
-      throw new ErpsConfigError(`ErpsClient: options.port must be an integer 0..65535, got ${String(options?.port)}`);
+    if (options == null) throw new ErpsConfigError('ErpsClient: options are required');
+    const transport = options.transport ?? 'tls';
+    const port = options.port ?? -1;
+    if (transport !== 'local' && (!Number.isInteger(port) || port < 1 || port > 65535)) {
+      throw new ErpsConfigError(`ErpsClient: options.port must be an integer 1..65535, got ${String(options.port)}`);
     }
     const identifier = options.identifier ?? 'erps';
     const version = options.version ?? '0.0.0';
@@ -92,7 +114,6 @@ export class ErpsClient extends ClientProxy<Record<never, Function>, ErpsClientS
     const codec = options.codec ?? 'msgpack';
     createCodec(codec);
     const host = options.host ?? '127.0.0.1';
-    const transport = options.transport ?? 'tls';
     let tlsOptions: TlsConnectionOptions | undefined;
     if (transport === 'tls') {
       const material = loadTlsMaterial(options.tls, 'ErpsClient');
@@ -105,18 +126,37 @@ export class ErpsClient extends ClientProxy<Record<never, Function>, ErpsClientS
         key: material.key,
         ...(serverName !== undefined ? { servername: serverName, checkServerIdentity: checkAgainst(serverName) } : {}),
       };
+    } else if (transport === 'local') {
+      // In-process: no socket, no certificates.
     } else if (transport === 'tcp') {
       new Logger('ErpsClient').warn('ErpsClient uses transport "tcp": no encryption, no peer identity. For development only.');
     } else {
-      throw new ErpsConfigError(`ErpsClient: unknown transport "${String(transport)}" (expected 'tls' or 'tcp')`);
+      throw new ErpsConfigError(`ErpsClient: unknown transport "${String(transport)}" (expected 'tls', 'tcp' or 'local')`);
     }
+    if (options.headers !== undefined) {
+      try {
+        validateHeaders(options.headers);
+      } catch (err) {
+        throw new ErpsConfigError(`ErpsClient: headers: ${describeError(err)}`);
+      }
+    }
+    this.compression = options.compression ? new FrameCompressor(options.compression.algorithm ?? 'deflate', options.compression.threshold ?? 1024) : undefined;
     const connection: Required<ConnectionOptions> = {
       maxFrameBytes: options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES,
       keepaliveMs: options.keepaliveMs ?? 5000,
       maxMissedPings: options.maxMissedPings ?? 2,
     };
-    const hello: Hello = { wireVersion: WIRE_VERSION, codec, features: 0, identifier, version };
-    this.dialOptions = { host, port: options.port, tls: tlsOptions, hello, connection, timeoutMs: options.connectTimeoutMs ?? 10_000 };
+    const features = this.compression ? CompressionFeature[this.compression.algorithm] : 0;
+    const hello: Hello = { wireVersion: WIRE_VERSION, codec, features, identifier, version };
+    this.dialOptions = {
+      host,
+      port,
+      localName: transport === 'local' ? (options.localName ?? identifier) : undefined,
+      tls: tlsOptions,
+      hello,
+      connection,
+      timeoutMs: options.connectTimeoutMs ?? 10_000,
+    };
     this.timeoutMs = options.timeoutMs ?? 5000;
     this.waitForReady = options.waitForReady ?? false;
     this.maxQueued = options.maxQueued ?? 1000;
@@ -152,6 +192,7 @@ export class ErpsClient extends ClientProxy<Record<never, Function>, ErpsClientS
   async close(): Promise<void> {
     if (this.state === 'closed') return;
     this.setStatus('closed');
+    this.pushSubject.complete();
     clearTimeout(this.reconnectTimer);
     this.reconnectTimer = undefined;
     const closed = new ErpsClosedError();
@@ -172,40 +213,89 @@ export class ErpsClient extends ClientProxy<Record<never, Function>, ErpsClientS
     return this.link.connection.socket as T;
   }
 
-  /** A call. Cold: each subscription sends one CALL; unsubscribing before the end sends CANCEL. */
+  /**
+   * A call. Cold: each subscription sends one CALL; unsubscribing before the end sends CANCEL.
+   * `data` may be an ErpsRecord (headers + per-call options).
+   */
   override send<TResult = unknown, TInput = unknown>(pattern: unknown, data: TInput, options: ErpsCallOptions = {}): Observable<TResult> {
+    const message = this.prepare(pattern, data, options);
     return new Observable<TResult>((subscriber) => {
-      const wire = this.encodePattern(pattern);
-      const timeoutMs = options.timeoutMs ?? this.timeoutMs;
+      if (message instanceof Error) return subscriber.error(message);
       let cancel: (() => void) | undefined;
       const start = (link: ClientLink): void => {
         if (subscriber.closed) return;
-        cancel = link.call(wire, null, data, subscriber as CallObserver, timeoutMs);
+        cancel = link.call(message.wire, message.meta, message.data, subscriber as CallObserver, message.timeoutMs);
       };
-      this.route(start, (err) => subscriber.error(err), options, timeoutMs, subscriber);
+      this.route(start, (err) => subscriber.error(err), message.waitForReady, message.timeoutMs, subscriber);
       return () => cancel?.();
     });
   }
 
-  /** A cast. Hot (sent even without a subscriber); emits `undefined` once written, then completes. */
+  /**
+   * A cast. Hot (sent even without a subscriber); emits `undefined` once written, then completes.
+   * `data` may be an ErpsRecord.
+   */
   override emit<TResult = unknown, TInput = unknown>(pattern: unknown, data: TInput, options: ErpsCallOptions = {}): Observable<TResult> {
+    const message = this.prepare(pattern, data, options);
     const source = new Observable<TResult>((subscriber) => {
-      const wire = this.encodePattern(pattern);
+      if (message instanceof Error) return subscriber.error(message);
       const start = (link: ClientLink): void => {
         try {
-          link.cast(wire, null, data);
+          link.cast(message.wire, message.meta, message.data);
           subscriber.next(undefined as TResult);
           subscriber.complete();
         } catch (err) {
           subscriber.error(err);
         }
       };
-      this.route(start, (err) => subscriber.error(err), options, options.timeoutMs ?? this.timeoutMs, subscriber);
+      this.route(start, (err) => subscriber.error(err), message.waitForReady, message.timeoutMs, subscriber);
     });
     // A replaying connector: a caller that subscribes after a synchronous dispatch still sees the outcome.
     const hot = connectable(source, { connector: () => new ReplaySubject<TResult>(1), resetOnDisconnect: false });
     hot.connect();
     return hot;
+  }
+
+  /**
+   * Messages the server pushes, optionally only those of one pattern. Survives reconnects: one stream
+   * for the client's lifetime, completed by close().
+   */
+  pushes<T = unknown>(pattern?: unknown): Observable<ErpsPush<T>> {
+    const pushes$ = this.pushSubject.asObservable() as Observable<ErpsPush<T>>;
+    if (pattern === undefined) return pushes$;
+    const wire = typeof pattern === 'string' ? pattern : this.normalizePattern(pattern as never);
+    return pushes$.pipe(filter((push) => push.pattern === wire));
+  }
+
+  /**
+   * Everything a message needs before it can go out, computed at send()/emit() time (so the caller's
+   * AsyncLocalStorage context is the one captured). Returns the error instead of throwing.
+   */
+  private prepare(pattern: unknown, data: unknown, options: ErpsCallOptions): PreparedMessage | Error {
+    try {
+      let headers = this.options.headers;
+      let callOptions = options;
+      if (data instanceof ErpsRecord) {
+        headers = headers ? { ...headers, ...data.headers } : data.headers;
+        callOptions = { ...data.options, ...options };
+        data = data.data;
+      }
+      const hook = (this as unknown as { onDispatchHook?: (packet: ReadPacket) => void }).onDispatchHook;
+      if (hook !== undefined) {
+        const packet: ReadPacket = { pattern, data };
+        hook(packet);
+        if (packet.metadata !== undefined) headers = { ...headers, ...packet.metadata };
+      }
+      if (headers !== undefined && headers !== this.options.headers) validateHeaders(headers);
+      const forward = this.options.forwardContext;
+      const store = forward?.storage.getStore();
+      const hasContext = store !== undefined;
+      const meta = buildMeta(headers, hasContext, hasContext && forward!.encode ? forward!.encode(store) : store);
+      const timeoutMs = callOptions.timeoutMs ?? this.timeoutMs;
+      return { wire: this.encodePattern(pattern), meta, data, timeoutMs, waitForReady: callOptions.waitForReady ?? this.waitForReady };
+    } catch (err) {
+      return err instanceof Error ? err : new Error(String(err));
+    }
   }
 
   protected publish(packet: ReadPacket, callback: (packet: WritePacket) => void): () => void {
@@ -222,12 +312,12 @@ export class ErpsClient extends ClientProxy<Record<never, Function>, ErpsClientS
   }
 
   /** Sends `start` over the current connection, or connects lazily, queues (waitForReady) or fails fast. */
-  private route(start: (link: ClientLink) => void, fail: (err: Error) => void, options: ErpsCallOptions, timeoutMs: number, subscriber: Subscriber<unknown>): void {
+  private route(start: (link: ClientLink) => void, fail: (err: Error) => void, waitForReady: boolean, timeoutMs: number, subscriber: Subscriber<unknown>): void {
     const link = this.link;
     if (link !== undefined && link.usable) return start(link);
     if (this.state === 'closed') return fail(new ErpsClosedError());
     if (this.state === 'failed') return fail(this.failure!);
-    if (options.waitForReady ?? this.waitForReady) return this.enqueue(start, fail, timeoutMs, subscriber);
+    if (waitForReady) return this.enqueue(start, fail, timeoutMs, subscriber);
     if (!this.everConnected) {
       // The first use connects lazily, as Nest clients do.
       this.connect().then(
@@ -314,10 +404,13 @@ export class ErpsClient extends ClientProxy<Record<never, Function>, ErpsClientS
     this.reconnectTimer = undefined;
     this.setStatus(this.everConnected || this.attempts > 0 ? 'reconnecting' : 'connecting');
     try {
-      const { connection } = await dial(this.dialOptions);
+      const { connection, welcome } = await dial(this.dialOptions);
       if ((this.state as ErpsClientStatus) === 'closed') {
         connection.close();
         return;
+      }
+      if (this.compression !== undefined && algorithmFromFeatures(welcome.features) === this.compression.algorithm) {
+        connection.enableCompression(this.compression);
       }
       const link = new ClientLink(connection, createCodec(this.dialOptions.hello.codec), this.linkEvents);
       this.links.add(link);

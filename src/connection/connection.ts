@@ -1,6 +1,7 @@
 import type { Duplex } from 'node:stream';
 import { ErpsConnectionLostError, ErpsProtocolError, describeError } from '../errors.js';
-import { DEFAULT_MAX_FRAME_BYTES, Frame, FrameDecoder, FrameType, encodeFrame } from '../protocol/frame.js';
+import { DEFAULT_MAX_FRAME_BYTES, Frame, FrameDecoder, FrameFlags, FrameType, HEADER_BYTES, encodeFrame, writeHeader } from '../protocol/frame.js';
+import { FrameCompressor } from './compression.js';
 
 export interface ConnectionOptions {
   /** Largest frame body accepted from the peer (bytes). */
@@ -19,6 +20,7 @@ export interface ConnectionHandlers {
 
 /** Writes of at most this many bytes queued in one tick are merged into one buffer (one TLS record run). */
 const COALESCE_BYTES = 64 * 1024;
+const EMPTY = Buffer.alloc(0);
 
 let nextConnectionId = 1;
 
@@ -39,6 +41,8 @@ export class ErpsConnection {
   private readonly keepaliveMs: number;
   private readonly deadAfterMs: number;
   private handlers: ConnectionHandlers;
+  private compressor: FrameCompressor | undefined;
+  private readonly maxFrameBytes: number;
 
   constructor(
     readonly socket: Duplex,
@@ -46,7 +50,8 @@ export class ErpsConnection {
     options: ConnectionOptions = {},
   ) {
     this.handlers = handlers;
-    this.decoder = new FrameDecoder((frame) => this.receive(frame), options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES);
+    this.maxFrameBytes = options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES;
+    this.decoder = new FrameDecoder((frame) => this.receive(frame), this.maxFrameBytes);
     this.keepaliveMs = options.keepaliveMs ?? 0;
     this.deadAfterMs = this.keepaliveMs * (options.maxMissedPings ?? 2);
     socket.on('data', this.onData);
@@ -66,12 +71,34 @@ export class ErpsConnection {
   }
 
   /** Queues a whole frame; all frames queued in one tick leave in one write. */
-  send(type: FrameType, flags: number, id: number, body?: Buffer): void {
-    this.write(encodeFrame(type, flags, id, body));
+  send(type: FrameType, flags: number, id: number, body: Buffer = EMPTY): void {
+    this.sendFrame(type, flags, id, EMPTY, body);
   }
 
-  /** Queues pre-encoded bytes (a header built by the caller, then its payload). */
-  write(bytes: Buffer): void {
+  /**
+   * Queues a frame whose body is `prefix` followed by `payload` (neither is copied unless compressed).
+   * Bodies above the negotiated compression threshold are compressed and flagged.
+   */
+  sendFrame(type: FrameType, flags: number, id: number, prefix: Buffer, payload: Buffer): void {
+    const compressor = this.compressor;
+    if (compressor !== undefined && compressor.wants(type, prefix.length + payload.length)) {
+      this.write(encodeFrame(type, flags | FrameFlags.COMPRESSED, id, compressor.compress(prefix, payload)));
+      return;
+    }
+    const head = Buffer.allocUnsafe(HEADER_BYTES + prefix.length);
+    writeHeader(head, 0, type, flags, id, prefix.length + payload.length);
+    prefix.copy(head, HEADER_BYTES);
+    this.write(head);
+    if (payload.length > 0) this.write(payload);
+  }
+
+  /** Turns per-frame compression on (after the handshake negotiated it). */
+  enableCompression(compressor: FrameCompressor): void {
+    this.compressor = compressor;
+  }
+
+  /** Queues raw bytes: a whole frame, or the parts of one in order. */
+  private write(bytes: Buffer): void {
     if (this.closedFlag) return;
     this.queue.push(bytes);
     this.queuedBytes += bytes.length;
@@ -118,6 +145,10 @@ export class ErpsConnection {
   };
 
   private receive(frame: Frame): void {
+    if ((frame.flags & FrameFlags.COMPRESSED) !== 0) {
+      if (this.compressor === undefined) throw new ErpsProtocolError('compressed frame, but compression was not negotiated');
+      frame = { ...frame, flags: frame.flags & ~FrameFlags.COMPRESSED, body: this.compressor.decompress(frame.body, this.maxFrameBytes) };
+    }
     if (frame.type === FrameType.PING) {
       this.send(FrameType.PONG, 0, frame.id);
       return;

@@ -1,5 +1,4 @@
 import { ErpsProtocolError } from '../errors.js';
-import { FrameType, HEADER_BYTES, writeHeader } from './frame.js';
 
 /**
  * CALL / CAST / PUSH body:
@@ -14,24 +13,17 @@ export interface MessageBody {
   payload: Buffer;
 }
 
-/**
- * Builds header + message prefix in one buffer; the payload is written after it by the caller,
- * so a large payload is never copied.
- */
-export function encodeMessageHead(type: FrameType, flags: number, id: number, pattern: Buffer, meta: Buffer | null, payloadLength: number): Buffer {
+/** The body prefix (pattern and metadata); the payload follows it on the wire and is never copied into it. */
+export function encodeMessagePrefix(pattern: Buffer, meta: Buffer | null): Buffer {
   if (pattern.length > MAX_PATTERN_BYTES) throw new ErpsProtocolError(`pattern longer than ${MAX_PATTERN_BYTES} bytes`);
   const metaLength = meta === null ? 0 : meta.length;
-  const prefix = 2 + pattern.length + 4 + metaLength;
-  const head = Buffer.allocUnsafe(HEADER_BYTES + prefix);
-  writeHeader(head, 0, type, flags, id, prefix + payloadLength);
-  let at = HEADER_BYTES;
-  head.writeUInt16BE(pattern.length, at);
-  at += 2;
-  at += pattern.copy(head, at);
-  head.writeUInt32BE(metaLength, at);
+  const prefix = Buffer.allocUnsafe(2 + pattern.length + 4 + metaLength);
+  prefix.writeUInt16BE(pattern.length, 0);
+  let at = 2 + pattern.copy(prefix, 2);
+  prefix.writeUInt32BE(metaLength, at);
   at += 4;
-  if (meta !== null) meta.copy(head, at);
-  return head;
+  if (meta !== null) meta.copy(prefix, at);
+  return prefix;
 }
 
 export function decodeMessageBody(body: Buffer): MessageBody {

@@ -14,7 +14,13 @@ export interface ErpsSessionInfo {
 }
 
 export type ErpsHeaders = Readonly<Record<string, string>>;
-export type ErpsContextArgs = [pattern: string, session: ErpsSessionInfo, headers: ErpsHeaders];
+
+/** Where `ctx.push()` sends: the connection the message came over. */
+export interface ErpsPushChannel {
+  push(pattern: string, data: unknown): boolean;
+}
+
+export type ErpsContextArgs = [pattern: string, session: ErpsSessionInfo, headers: ErpsHeaders, channel: ErpsPushChannel];
 
 const NO_HEADERS: ErpsHeaders = Object.freeze({});
 
@@ -45,6 +51,14 @@ export class ErpsContext extends BaseRpcContext<ErpsContextArgs> {
   /** Erps `is_remote/1`: true when the call came over a socket, false for an in-process caller. */
   isRemote(): boolean {
     return this.args[1].remote;
+  }
+
+  /**
+   * Erps `Server.push/2` to the calling client: a PUSH frame on this connection, ordered with the replies.
+   * The pattern is a string (as `client.pushes(pattern)` filters it). Returns false if the client is gone.
+   */
+  push(pattern: string, data: unknown): boolean {
+    return this.args[3].push(pattern, data);
   }
 
   /** Per-message headers sent by the client. */

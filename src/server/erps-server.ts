@@ -1,4 +1,6 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { EventEmitter } from 'node:events';
+import type { Duplex } from 'node:stream';
 import * as net from 'node:net';
 import * as tls from 'node:tls';
 import semver from 'semver';
@@ -15,6 +17,9 @@ import { ErpsContext, ErpsSessionInfo } from './erps-context.js';
 import { ErpsServerOptions } from './erps-server-options.js';
 import { ServerSession, SessionHost } from './session.js';
 import type { ConnectionOptions } from '../connection/connection.js';
+import { listenLocal } from '../connection/local-registry.js';
+import type { SplitMeta } from '../protocol/headers.js';
+import type { ForwardContextOptions } from '../forward-context.js';
 
 export const ERPS_TRANSPORT = Symbol('ERPS_TRANSPORT');
 
@@ -40,7 +45,13 @@ export class ErpsServer extends Server implements CustomTransportStrategy, Sessi
   private readonly port: number;
   private readonly drainTimeoutMs: number;
   private readonly tlsContext: tls.TlsOptions | undefined;
+  private readonly transport: 'tls' | 'tcp' | 'local';
+  readonly compressionThreshold: number | undefined;
+  private readonly forwardContext: ForwardContextOptions | undefined;
+  /** Runs a function in the async context that was active at listen(). */
+  private listenContext: (<R>(fn: () => R) => R) | undefined;
   private server: net.Server | undefined;
+  private stopLocal: (() => void) | undefined;
   private readonly sessions = new Map<number, ServerSession>();
   private readonly events = new EventEmitter();
   private readonly handlerCache = new Map<string, MessageHandler | null>();
@@ -71,6 +82,9 @@ export class ErpsServer extends Server implements CustomTransportStrategy, Sessi
       maxMissedPings: options.maxMissedPings ?? 2,
     };
     const transport = options.transport ?? 'tls';
+    this.transport = transport;
+    this.compressionThreshold = options.compression ? (options.compression.threshold ?? 1024) : undefined;
+    this.forwardContext = options.forwardContext;
     if (transport === 'tls') {
       const material = loadTlsMaterial(options.tls, 'ErpsServer');
       this.tlsContext = {
@@ -82,14 +96,24 @@ export class ErpsServer extends Server implements CustomTransportStrategy, Sessi
         requestCert: material.rest.requestCert ?? true,
         rejectUnauthorized: material.rest.rejectUnauthorized ?? true,
       };
-    } else if (transport === 'tcp') {
+    } else if (transport === 'tcp' || transport === 'local') {
       this.tlsContext = undefined;
     } else {
-      throw new ErpsConfigError(`ErpsServer: unknown transport "${String(transport)}" (expected 'tls' or 'tcp')`);
+      throw new ErpsConfigError(`ErpsServer: unknown transport "${String(transport)}" (expected 'tls', 'tcp' or 'local')`);
     }
   }
 
   listen(callback: (err?: unknown, ...optionalParams: unknown[]) => void): void {
+    if (this.forwardContext !== undefined) this.listenContext = AsyncLocalStorage.snapshot();
+    if (this.transport === 'local') {
+      try {
+        this.stopLocal = listenLocal(this.localName, (socket) => this.acceptLocal(socket));
+      } catch (err) {
+        return callback(err);
+      }
+      this._status$.next('listening' as never);
+      return callback();
+    }
     if (this.tlsContext === undefined) {
       this.logger.warn('ErpsServer uses transport "tcp": no encryption, no peer identity. For development only.');
     }
@@ -115,8 +139,13 @@ export class ErpsServer extends Server implements CustomTransportStrategy, Sessi
     });
   }
 
+  private get localName(): string {
+    return this.options.localName ?? this.policy.identifier;
+  }
+
   /** The bound address after listen(); `port` is the real port when 0 was asked for. */
   address(): { address: string; port: number; family: string } {
+    if (this.transport === 'local') return { address: `local:${this.localName}`, port: 0, family: 'local' };
     const address = this.server?.address();
     if (address == null || typeof address === 'string') throw new ErpsConfigError('ErpsServer is not listening');
     return { address: address.address, port: address.port, family: address.family };
@@ -130,9 +159,10 @@ export class ErpsServer extends Server implements CustomTransportStrategy, Sessi
 
   private async shutDown(): Promise<void> {
     const server = this.server;
-    if (server === undefined) return;
+    this.stopLocal?.();
+    if (server === undefined && this.stopLocal === undefined) return;
     this._status$.next('draining' as never);
-    const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
+    const stopped = server ? new Promise<void>((resolve) => server.close(() => resolve())) : Promise.resolve();
     await Promise.all([...this.sessions.values()].map((session) => session.drain(this.drainTimeoutMs)));
     await stopped;
     this._status$.next('closed' as never);
@@ -152,6 +182,34 @@ export class ErpsServer extends Server implements CustomTransportStrategy, Sessi
   /** Live connections (id, address, peer identity, connectedAt). */
   connections(): ErpsSessionInfo[] {
     return [...this.sessions.values()].map((session) => session.info);
+  }
+
+  /** Erps `Server.push/2` to one connection. Returns false if there is no such open connection. */
+  push(connectionId: number, pattern: unknown, data: unknown): boolean {
+    return this.sessions.get(connectionId)?.push(this.wirePattern(pattern), data) ?? false;
+  }
+
+  /** Pushes to every connection (or those `filter` accepts, e.g. by peer CN); returns how many got it. */
+  broadcast(pattern: unknown, data: unknown, filter?: (connection: ErpsSessionInfo) => boolean): number {
+    const wire = this.wirePattern(pattern);
+    let sent = 0;
+    for (const session of this.sessions.values()) {
+      if (filter !== undefined && !filter(session.info)) continue;
+      if (session.push(wire, data)) sent++;
+    }
+    return sent;
+  }
+
+  private wirePattern(pattern: unknown): string {
+    return typeof pattern === 'string' ? pattern : this.normalizePattern(pattern as never);
+  }
+
+  private acceptLocal(socket: Duplex): void {
+    if (this.closing !== undefined) {
+      socket.destroy();
+      return;
+    }
+    new ServerSession({ socket, remoteAddress: undefined, remotePort: undefined, peer: undefined, remote: false }, this);
   }
 
   private accept(socket: net.Socket | tls.TLSSocket): void {
@@ -193,8 +251,12 @@ export class ErpsServer extends Server implements CustomTransportStrategy, Sessi
     return handler !== null && !handler.isEventHandler;
   }
 
-  invokeCall(pattern: string, data: unknown, ctx: ErpsContext, reply: CallReply): void {
+  invokeCall(pattern: string, data: unknown, ctx: ErpsContext, reply: CallReply, meta: SplitMeta): void {
     const handler = this.findHandler(pattern)!;
+    this.inCallerContext(meta, () => this.runCall(handler, data, ctx, reply));
+  }
+
+  private runCall(handler: MessageHandler, data: unknown, ctx: ErpsContext, reply: CallReply): void {
     this.runWithHooks(ctx, async (end) => {
       const result = await handler(data, ctx);
       if (isObservable(result)) {
@@ -211,13 +273,32 @@ export class ErpsServer extends Server implements CustomTransportStrategy, Sessi
     });
   }
 
-  invokeEvent(pattern: string, data: unknown, ctx: ErpsContext): void {
+  invokeEvent(pattern: string, data: unknown, ctx: ErpsContext, meta: SplitMeta): void {
     const handler = this.findHandler(pattern);
     if (handler === null || !handler.isEventHandler) {
       this.castDropped(pattern, 'no @EventPattern handler for it');
       return;
     }
-    this.handleEvent(pattern, { pattern, data }, ctx).catch((err: unknown) => this.logger.error(err));
+    this.inCallerContext(meta, () => this.handleEvent(pattern, { pattern, data }, ctx).catch((err: unknown) => this.logger.error(err)));
+  }
+
+  /** Runs `fn` in the forwarded caller context, or in the context active at listen() (forwardContext only). */
+  private inCallerContext(meta: SplitMeta, fn: () => unknown): void {
+    const forward = this.forwardContext;
+    if (forward === undefined) {
+      fn();
+    } else if (meta.hasContext) {
+      let store: unknown;
+      try {
+        store = forward.decode ? forward.decode(meta.context) : meta.context;
+      } catch (err) {
+        this.logger.error(`forwardContext.decode failed: ${describeError(err)}`);
+        return void this.listenContext!(fn);
+      }
+      forward.storage.run(store, fn);
+    } else {
+      this.listenContext!(fn);
+    }
   }
 
   castDropped(pattern: string, reason: string): void {

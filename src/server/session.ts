@@ -4,20 +4,24 @@ import { ErpsProtocolError, describeError } from '../errors.js';
 import { createCodec, PayloadCodec } from '../protocol/codec.js';
 import { Frame, FrameType } from '../protocol/frame.js';
 import { checkHello, decodeHello, encodeReject, encodeWelcome, HandshakePolicy, RejectCode, WIRE_VERSION } from '../protocol/handshake.js';
-import { decodeMessageBody } from '../protocol/message.js';
+import { decodeMessageBody, encodeMessagePrefix } from '../protocol/message.js';
+import { splitMeta, SplitMeta } from '../protocol/headers.js';
+import { algorithmFromFeatures, COMPRESSION_FEATURES, FrameCompressor } from '../connection/compression.js';
 import type { PeerIdentity } from '../tls/peer-identity.js';
 import { CallReply, internalError } from './call-reply.js';
-import { ErpsContext, ErpsHeaders, ErpsSessionInfo } from './erps-context.js';
+import { ErpsContext, ErpsPushChannel, ErpsSessionInfo } from './erps-context.js';
 
 /** What a session needs from the daemon that owns it (ErpsServer implements this). */
 export interface SessionHost {
   readonly policy: HandshakePolicy;
   readonly connectionOptions: Required<ConnectionOptions>;
   readonly handshakeTimeoutMs: number;
+  /** Compression this server allows (threshold in bytes); undefined = off. */
+  readonly compressionThreshold: number | undefined;
   /** A CALL arrived for `pattern`; false if there is no message handler for it. */
   hasCallHandler(pattern: string): boolean;
-  invokeCall(pattern: string, data: unknown, ctx: ErpsContext, reply: CallReply): void;
-  invokeEvent(pattern: string, data: unknown, ctx: ErpsContext): void;
+  invokeCall(pattern: string, data: unknown, ctx: ErpsContext, reply: CallReply, meta: SplitMeta): void;
+  invokeEvent(pattern: string, data: unknown, ctx: ErpsContext, meta: SplitMeta): void;
   /** A CAST could not be delivered (a cast has no reply, so the server only logs it). */
   castDropped(pattern: string, reason: string): void;
   sessionOpened(session: ServerSession): void;
@@ -35,10 +39,10 @@ export interface SessionEndpoint {
 
 type SessionState = 'handshake' | 'open' | 'draining' | 'closed';
 
-const NO_HEADERS: ErpsHeaders = Object.freeze({});
+const NO_META: SplitMeta = Object.freeze({ headers: Object.freeze({}), hasContext: false, context: undefined });
 
 /** One accepted connection: the Erps server session. Handshake first, then CALL / CAST / CANCEL. */
-export class ServerSession {
+export class ServerSession implements ErpsPushChannel {
   readonly connection: ErpsConnection;
   readonly info: ErpsSessionInfo;
   private state: SessionState = 'handshake';
@@ -76,6 +80,13 @@ export class ServerSession {
 
   get id(): number {
     return this.connection.id;
+  }
+
+  /** Erps `Server.push/2`: sends a PUSH to this client. False if the session is not open. */
+  push(pattern: string, data: unknown): boolean {
+    if (this.codec === undefined || this.state === 'closed' || this.connection.closed) return false;
+    this.connection.sendFrame(FrameType.PUSH, 0, 0, encodeMessagePrefix(Buffer.from(pattern, 'utf8'), null), this.codec.encode(data));
+    return true;
   }
 
   /** Calls still running on this connection. */
@@ -134,7 +145,11 @@ export class ServerSession {
     this.codec = createCodec(hello.codec);
     this.state = 'open';
     const { keepaliveMs, maxFrameBytes } = this.host.connectionOptions;
-    this.connection.send(FrameType.WELCOME, 0, 0, encodeWelcome({ wireVersion: WIRE_VERSION, features: 0, keepaliveMs, maxFrameBytes }));
+    const threshold = this.host.compressionThreshold;
+    const features = threshold === undefined ? 0 : hello.features & COMPRESSION_FEATURES;
+    this.connection.send(FrameType.WELCOME, 0, 0, encodeWelcome({ wireVersion: WIRE_VERSION, features, keepaliveMs, maxFrameBytes }));
+    const algorithm = algorithmFromFeatures(features);
+    if (algorithm !== undefined) this.connection.enableCompression(new FrameCompressor(algorithm, threshold!));
     this.host.sessionOpened(this);
   }
 
@@ -160,38 +175,36 @@ export class ServerSession {
       return;
     }
     let data: unknown;
-    let headers: ErpsHeaders;
+    let meta: SplitMeta;
     try {
       data = codec.decode(message.payload);
-      headers = this.decodeHeaders(codec, message.meta);
+      meta = this.decodeMeta(codec, message.meta);
     } catch (err) {
-      reply.error(internalError(describeError(err), 'ERPS_CODEC'));
+      reply.error(internalError(describeError(err), (err as { code?: string }).code ?? 'ERPS_CODEC'));
       return;
     }
     this.active.set(id, reply);
-    this.host.invokeCall(message.pattern, data, new ErpsContext([message.pattern, this.info, headers]), reply);
+    this.host.invokeCall(message.pattern, data, new ErpsContext([message.pattern, this.info, meta.headers, this]), reply, meta);
   }
 
   private onCast(frame: Frame): void {
     const codec = this.requireOpen('CAST');
     const message = decodeMessageBody(frame.body);
     let data: unknown;
-    let headers: ErpsHeaders;
+    let meta: SplitMeta;
     try {
       data = codec.decode(message.payload);
-      headers = this.decodeHeaders(codec, message.meta);
+      meta = this.decodeMeta(codec, message.meta);
     } catch (err) {
       // A cast has no reply: a payload we cannot read is dropped with a log line, the connection goes on.
       this.host.castDropped(message.pattern, `undecodable payload: ${describeError(err)}`);
       return;
     }
-    this.host.invokeEvent(message.pattern, data, new ErpsContext([message.pattern, this.info, headers]));
+    this.host.invokeEvent(message.pattern, data, new ErpsContext([message.pattern, this.info, meta.headers, this]), meta);
   }
 
-  private decodeHeaders(codec: PayloadCodec, meta: Buffer | null): ErpsHeaders {
-    if (meta === null) return NO_HEADERS;
-    const decoded = codec.decode(meta);
-    return decoded !== null && typeof decoded === 'object' ? (decoded as ErpsHeaders) : NO_HEADERS;
+  private decodeMeta(codec: PayloadCodec, meta: Buffer | null): SplitMeta {
+    return meta === null ? NO_META : splitMeta(codec.decode(meta));
   }
 
   private onClose(reason: Error | undefined): void {

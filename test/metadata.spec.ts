@@ -1,0 +1,126 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { firstValueFrom } from 'rxjs';
+import { ErpsClient, ErpsHeadersError, ErpsRecordBuilder, ErpsTimeoutError, MAX_HEADERS } from 'nestjs-erps';
+import { clientFor, RunningServer } from './support/apps';
+import { startFeaturesServer } from './support/features-app';
+import { serverStorage, Universe } from './support/features.controller';
+
+describe('per-message headers (ErpsRecordBuilder, client defaults, Nest packet.metadata)', () => {
+  let running: RunningServer;
+  let client: ErpsClient;
+
+  beforeAll(async () => {
+    running = await startFeaturesServer();
+    client = await clientFor(running, { headers: { tenant: 'acme', lang: 'en' } });
+  });
+
+  afterAll(async () => {
+    await client.close();
+    await running.close();
+  });
+
+  it('sends the client default headers', async () => {
+    await expect(firstValueFrom(client.send('headers', {}))).resolves.toEqual({ tenant: 'acme', lang: 'en' });
+  });
+
+  it('merges record headers over the defaults', async () => {
+    const record = new ErpsRecordBuilder({}).setHeaders({ lang: 'fr', 'x-request-id': 'r-1' }).build();
+    await expect(firstValueFrom(client.send('headers', record))).resolves.toEqual({ tenant: 'acme', lang: 'fr', 'x-request-id': 'r-1' });
+  });
+
+  it('applies record options (timeoutMs) to that call only', async () => {
+    const record = new ErpsRecordBuilder(300).setOptions({ timeoutMs: 40 }).build();
+    await expect(firstValueFrom(client.send('slow', record))).rejects.toBeInstanceOf(ErpsTimeoutError);
+    await expect(firstValueFrom(client.send('slow', 10))).resolves.toBe('done');
+  });
+
+  it('carries Nest packet.metadata set by a dispatch hook', async () => {
+    const hooked = await clientFor(running);
+    const setHook = (hooked as unknown as { setOnDispatchHook?: (hook: (packet: { metadata?: Record<string, string> }) => void) => void }).setOnDispatchHook;
+    if (setHook === undefined) return; // Nest 11 has no dispatch hook
+    setHook.call(hooked, (packet) => {
+      packet.metadata = { traceparent: '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01' };
+    });
+    try {
+      await expect(firstValueFrom(hooked.send('headers', {}))).resolves.toEqual({ traceparent: '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01' });
+    } finally {
+      await hooked.close();
+    }
+  });
+
+  it('refuses headers past the documented limits, and reserved names, with ErpsHeadersError', async () => {
+    const tooMany = Object.fromEntries(Array.from({ length: MAX_HEADERS + 1 }, (_, i) => [`h${i}`, 'v']));
+    for (const headers of [tooMany, { 'erps-context': 'x' }, { 'bad name': 'v' }, { big: 'x'.repeat(9000) }]) {
+      const record = new ErpsRecordBuilder({}).setHeaders(headers).build();
+      await expect(firstValueFrom(client.send('headers', record))).rejects.toBeInstanceOf(ErpsHeadersError);
+    }
+    expect(() => new ErpsClient({ port: 1, transport: 'tcp', headers: { 'bad name': 'v' } })).toThrow(/headers/);
+  });
+});
+
+describe('caller-context forwarding (Erps forward_callers / Multiverses)', () => {
+  const clientStorage = new AsyncLocalStorage<Universe>();
+
+  async function callFromUniverses(client: ErpsClient): Promise<string[]> {
+    return Promise.all(
+      ['A', 'B', 'C'].map((universe) => clientStorage.run({ universe }, () => firstValueFrom(client.send<string>('universe', {})))),
+    );
+  }
+
+  it('each concurrent universe sees only its own value; without a value, the listen() context', async () => {
+    const running = await serverStorage.run({ universe: 'daemon' }, () => startFeaturesServer({ forwardContext: { storage: serverStorage } }));
+    const client = await clientFor(running, { forwardContext: { storage: clientStorage } });
+    try {
+      await expect(callFromUniverses(client)).resolves.toEqual(['A', 'B', 'C']);
+      await expect(firstValueFrom(client.send('universe', {}))).resolves.toBe('daemon');
+    } finally {
+      await client.close();
+      await running.close();
+    }
+  });
+
+  it('uses encode/decode when given', async () => {
+    const running = await startFeaturesServer({ forwardContext: { storage: serverStorage, decode: (value) => ({ universe: `decoded-${String(value)}` }) } });
+    const client = await clientFor(running, { forwardContext: { storage: clientStorage, encode: (store) => (store as Universe).universe } });
+    try {
+      await expect(callFromUniverses(client)).resolves.toEqual(['decoded-A', 'decoded-B', 'decoded-C']);
+    } finally {
+      await client.close();
+      await running.close();
+    }
+  });
+
+  it('with forwarding off, universes do not leak into the server', async () => {
+    const running = await startFeaturesServer();
+    const client = await clientFor(running);
+    try {
+      await expect(callFromUniverses(client)).resolves.toEqual(['none', 'none', 'none']);
+    } finally {
+      await client.close();
+      await running.close();
+    }
+  });
+});
+
+describe.each(['tls', 'local'] as const)('isRemote guards over %s', (transport) => {
+  let running: RunningServer;
+  let client: ErpsClient;
+
+  beforeAll(async () => {
+    running = await startFeaturesServer({ transport });
+    client = await clientFor(running);
+  });
+
+  afterAll(async () => {
+    await client.close();
+    await running.close();
+  });
+
+  it('@RemoteOnly / @LocalOnly let the right callers through and refuse the others before the handler', async () => {
+    const allowed = transport === 'tls' ? 'remote.only' : 'local.only';
+    const refused = transport === 'tls' ? 'local.only' : 'remote.only';
+    await expect(firstValueFrom(client.send(allowed, {}))).resolves.toBe(transport === 'tls' ? 'remote ok' : 'local ok');
+    await expect(firstValueFrom(client.send(refused, {}))).rejects.toMatchObject({ code: 'ERPS_FORBIDDEN', message: expect.stringContaining(refused) });
+    expect(running.probe.calls).toEqual([allowed]);
+  });
+});

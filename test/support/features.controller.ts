@@ -1,0 +1,64 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { Controller, Injectable } from '@nestjs/common';
+import { Ctx, MessagePattern, Payload } from '@nestjs/microservices';
+import { ErpsContext, LocalOnly, RemoteOnly } from 'nestjs-erps';
+import { Probe } from './calc.controller';
+
+export interface Universe {
+  universe: string;
+}
+
+/** The server side's own AsyncLocalStorage: values only get here if forwarding carried them. */
+export const serverStorage = new AsyncLocalStorage<Universe>();
+
+/** A service deep under a handler that reads "its" universe, as a repository or test double would. */
+@Injectable()
+export class UniverseService {
+  current(): string {
+    return serverStorage.getStore()?.universe ?? 'none';
+  }
+}
+
+@Controller()
+export class FeaturesController {
+  constructor(
+    private readonly probe: Probe,
+    private readonly universes: UniverseService,
+  ) {}
+
+  @MessagePattern('push.me')
+  pushMe(@Payload() count: number, @Ctx() ctx: ErpsContext): string {
+    for (let i = 0; i < count; i++) ctx.push('note', { i });
+    return 'pushed';
+  }
+
+  @MessagePattern('headers')
+  headers(@Ctx() ctx: ErpsContext): Record<string, string> {
+    return { ...ctx.getHeaders() };
+  }
+
+  @MessagePattern('universe')
+  async universe(): Promise<string> {
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    return this.universes.current();
+  }
+
+  @RemoteOnly()
+  @MessagePattern('remote.only')
+  remoteOnly(): string {
+    this.probe.calls.push('remote.only');
+    return 'remote ok';
+  }
+
+  @LocalOnly()
+  @MessagePattern('local.only')
+  localOnly(): string {
+    this.probe.calls.push('local.only');
+    return 'local ok';
+  }
+
+  @MessagePattern('zeros')
+  zeros(@Payload() bytes: number): Buffer {
+    return Buffer.alloc(bytes);
+  }
+}
