@@ -81,7 +81,7 @@ describe('caller-context forwarding (Erps forward_callers / Multiverses)', () =>
 
   it('uses encode/decode when given', async () => {
     const running = await startFeaturesServer({ forwardContext: { storage: serverStorage, decode: (value) => ({ universe: `decoded-${String(value)}` }) } });
-    const client = await clientFor(running, { forwardContext: { storage: clientStorage, encode: (store) => (store as Universe).universe } });
+    const client = await clientFor(running, { forwardContext: { storage: clientStorage, encode: (store: Universe) => store.universe } });
     try {
       await expect(callFromUniverses(client)).resolves.toEqual(['decoded-A', 'decoded-B', 'decoded-C']);
     } finally {

@@ -53,5 +53,5 @@ export interface ErpsClientOptions {
   /** Ask the server to compress frame bodies of at least `threshold` bytes (and compress ours). Default off. */
   compression?: CompressionOptions;
   /** Forward the caller's AsyncLocalStorage store with each message (Erps `forward_callers`). */
-  forwardContext?: ForwardContextOptions;
+  forwardContext?: ForwardContextOptions<any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 }

@@ -40,5 +40,5 @@ export interface ErpsServerOptions {
   /** Compress frame bodies of at least `threshold` bytes for clients that ask for it. Default: off. */
   compression?: CompressionOptions;
   /** Re-enter the caller's AsyncLocalStorage store around each handler (Erps `forward_callers`). */
-  forwardContext?: ForwardContextOptions;
+  forwardContext?: ForwardContextOptions<any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 }

@@ -1,0 +1,423 @@
+/**
+ * The load generator for one system, in its own process (forked by bench/main.ts). argv[2] is a JSON
+ * ClientArgs. Connects, tells the parent { type: 'ready' }, then runs what it is asked over IPC.
+ */
+import 'reflect-metadata';
+import { readFileSync } from 'node:fs';
+import { performance } from 'node:perf_hooks';
+import { ClientProxy, ClientProxyFactory, Transport } from '@nestjs/microservices';
+import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
+import { lastValueFrom } from 'rxjs';
+import { ErpsClient } from 'nestjs-erps';
+import {
+  ClientArgs,
+  ClientMessage,
+  ClientRequest,
+  describe,
+  IdleResult,
+  MIB,
+  percentile,
+  PROTO_LOADER_OPTIONS,
+  smallObject,
+  SoakResult,
+  WORKLOAD_SPECS,
+  WorkloadName,
+  WorkloadResult,
+  withTimeout,
+  writeProto,
+} from './common.js';
+import { frame, RAW_CALL, RAW_CAST, RAW_COUNT, RawClient } from './raw.js';
+
+type PayloadKind = 'small' | 'mib';
+
+/** What every system offers the load loops. */
+interface Driver {
+  connect(): Promise<void>;
+  /** One echo call; resolves with the reply. */
+  echo(kind: PayloadKind): Promise<unknown>;
+  /** Checks a reply is the payload it should echo. */
+  check(kind: PayloadKind, reply: unknown): boolean;
+  /** Sends one-way casts for `durationMs`; resolves once the server acknowledged every one. */
+  castFor(durationMs: number): Promise<{ sent: number; elapsedMs: number }>;
+  close(): Promise<void>;
+}
+
+const CAST_BATCH = 512;
+
+/**
+ * Generic cast loop for transports where a call after casts on the same connection is answered after those
+ * casts were handled: casts in batches, one echo call as a barrier after each batch, at most two barriers
+ * in flight (bounded memory, pipeline kept full). At the end, polls the server's count.
+ */
+async function castWithBarriers(
+  cast: () => void,
+  barrier: () => Promise<unknown>,
+  count: () => Promise<number>,
+  durationMs: number,
+): Promise<{ sent: number; elapsedMs: number }> {
+  const before = await count();
+  const t0 = performance.now();
+  const deadline = t0 + durationMs;
+  let sent = 0;
+  const barriers: Promise<unknown>[] = [];
+  while (performance.now() < deadline) {
+    for (let i = 0; i < CAST_BATCH; i++) cast();
+    sent += CAST_BATCH;
+    barriers.push(barrier());
+    if (barriers.length > 2) await barriers.shift();
+  }
+  await Promise.all(barriers);
+  const expected = before + sent;
+  const ackDeadline = performance.now() + 30_000;
+  // Bounded: 30 s of polling at most.
+  while ((await count()) < expected) {
+    if (performance.now() > ackDeadline) throw new Error(`server acknowledged fewer casts than ${sent}`);
+    await new Promise((resolve) => setTimeout(resolve, 1));
+  }
+  return { sent, elapsedMs: performance.now() - t0 };
+}
+
+function erpsDriver(args: ClientArgs): Driver & { client: ErpsClient } {
+  const client = new ErpsClient({ host: '127.0.0.1', port: args.port, tls: args.tls, identifier: 'bench', version: '1.0.0', timeoutMs: 30_000 });
+  const small = smallObject();
+  const mib = Buffer.alloc(MIB, 7);
+  return {
+    client,
+    connect: () => client.connect(),
+    echo: (kind) => lastValueFrom(client.send('echo', kind === 'small' ? small : mib)),
+    check: (kind, reply) => (kind === 'small' ? (reply as typeof small).name === small.name : Buffer.isBuffer(reply) && reply.length === MIB),
+    castFor: (durationMs) =>
+      castWithBarriers(
+        () => void client.emit('cast', small),
+        () => lastValueFrom(client.send('echo', small)),
+        () => lastValueFrom(client.send<number>('casts', 0)),
+        durationMs,
+      ),
+    close: () => client.close(),
+  };
+}
+
+function nestTcpDriver(args: ClientArgs): Driver {
+  const client: ClientProxy = ClientProxyFactory.create({
+    transport: Transport.TCP,
+    options: {
+      host: '127.0.0.1',
+      port: args.port,
+      tlsOptions: { ca: readFileSync(args.tls.caFile), cert: readFileSync(args.tls.certFile), key: readFileSync(args.tls.keyFile) },
+    },
+  }) as ClientProxy;
+  const small = smallObject();
+  // Nest TCP is JSON only (a Buffer would travel as { type, data: [...] }): 1 MiB of ASCII text instead.
+  const mib = { blob: 'x'.repeat(MIB) };
+  return {
+    connect: async () => {
+      await client.connect();
+      // Nest TCP reports "connected" before the TLS handshake: one call proves the link.
+      await lastValueFrom(client.send('echo', small));
+    },
+    echo: (kind) => lastValueFrom(client.send('echo', kind === 'small' ? small : mib)),
+    check: (kind, reply) => (kind === 'small' ? (reply as typeof small).name === small.name : (reply as typeof mib).blob?.length === MIB),
+    castFor: (durationMs) =>
+      castWithBarriers(
+        () => void client.emit('cast', small),
+        () => lastValueFrom(client.send('echo', small)),
+        () => lastValueFrom(client.send<number>('casts', 0)),
+        durationMs,
+      ),
+    close: async () => client.close(),
+  };
+}
+
+interface GrpcItem {
+  id?: number;
+  name?: string;
+  tags?: string[];
+  ok?: boolean;
+  n?: number;
+  blob?: Buffer;
+}
+type BenchClient = grpc.Client & {
+  Echo(item: GrpcItem, callback: (err: grpc.ServiceError | null, reply?: GrpcItem) => void): grpc.ClientUnaryCall;
+  Cast(callback: (err: grpc.ServiceError | null, reply?: { count: number }) => void): grpc.ClientWritableStream<GrpcItem>;
+};
+
+/** Raw @grpc/grpc-js client (not ClientGrpc) against Nest's gRPC server. */
+function grpcDriver(args: ClientArgs): Driver {
+  const definition = protoLoader.loadSync(writeProto(args.workDir), PROTO_LOADER_OPTIONS);
+  const loaded = grpc.loadPackageDefinition(definition) as unknown as { bench: { Bench: new (address: string, credentials: grpc.ChannelCredentials, options?: object) => BenchClient } };
+  const credentials = grpc.credentials.createSsl(readFileSync(args.tls.caFile), readFileSync(args.tls.keyFile), readFileSync(args.tls.certFile));
+  const client = new loaded.bench.Bench(`127.0.0.1:${args.port}`, credentials, {
+    'grpc.max_receive_message_length': 8 * MIB,
+    'grpc.max_send_message_length': 8 * MIB,
+    // The dev server certificate names localhost (and 127.0.0.1); SNI with an IP address is deprecated in Node.
+    'grpc.ssl_target_name_override': 'localhost',
+  });
+  const small: GrpcItem = smallObject();
+  const mib: GrpcItem = { blob: Buffer.alloc(MIB, 7) };
+  const echo = (item: GrpcItem): Promise<GrpcItem> =>
+    new Promise((resolve, reject) => client.Echo(item, (err, reply) => (err ? reject(err) : resolve(reply ?? {}))));
+  return {
+    connect: async () => {
+      await new Promise<void>((resolve, reject) => client.waitForReady(Date.now() + 10_000, (err) => (err ? reject(err) : resolve())));
+      await echo(small);
+    },
+    echo: (kind) => echo(kind === 'small' ? small : mib),
+    check: (kind, reply) => (kind === 'small' ? (reply as GrpcItem).name === small.name : (reply as GrpcItem).blob?.length === MIB),
+    castFor: async (durationMs) => {
+      const t0 = performance.now();
+      const deadline = t0 + durationMs;
+      let sent = 0;
+      let done!: (count: number) => void;
+      let fail!: (err: Error) => void;
+      const acknowledged = new Promise<number>((resolve, reject) => {
+        done = resolve;
+        fail = reject;
+      });
+      const stream = client.Cast((err, reply) => (err ? fail(err) : done(Number(reply?.count ?? 0))));
+      while (performance.now() < deadline) {
+        let more = true;
+        for (let i = 0; i < CAST_BATCH && more; i++) {
+          more = stream.write(small);
+          sent++;
+        }
+        if (!more) await new Promise((resolve) => stream.once('drain', resolve));
+        else await new Promise((resolve) => setImmediate(resolve));
+      }
+      stream.end();
+      const count = await withTimeout(acknowledged, 30_000, 'gRPC cast acknowledgement');
+      if (count !== sent) throw new Error(`gRPC server acknowledged ${count} of ${sent} casts`);
+      return { sent, elapsedMs: performance.now() - t0 };
+    },
+    close: async () => client.close(),
+  };
+}
+
+function rawDriver(args: ClientArgs): Driver {
+  const client = new RawClient({
+    host: '127.0.0.1',
+    port: args.port,
+    ca: readFileSync(args.tls.caFile),
+    cert: readFileSync(args.tls.certFile),
+    key: readFileSync(args.tls.keyFile),
+  });
+  const smallBody = Buffer.from(JSON.stringify(smallObject()));
+  const small = frame(RAW_CALL, smallBody);
+  const mib = frame(RAW_CALL, Buffer.alloc(MIB, 7));
+  const cast = frame(RAW_CAST, smallBody);
+  const countFrame = frame(RAW_COUNT, Buffer.alloc(0));
+  const count = async (): Promise<number> => (await client.request(countFrame)).readDoubleBE(5);
+  return {
+    connect: async () => {
+      await client.connect();
+      await client.request(small);
+    },
+    echo: (kind) => client.request(kind === 'small' ? small : mib),
+    check: (kind, reply) => Buffer.isBuffer(reply) && reply.length === (kind === 'small' ? small.length : mib.length),
+    castFor: (durationMs) =>
+      castWithBarriers(
+        () => client.write(cast),
+        () => client.request(small),
+        count,
+        durationMs,
+      ),
+    close: async () => client.close(),
+  };
+}
+
+// ---- load loops -----------------------------------------------------------------------------------
+
+const LATENCY_CAPACITY = 4_000_000;
+const latencies = new Float64Array(LATENCY_CAPACITY);
+
+async function runEchoes(driver: Driver, kind: PayloadKind, inflight: number, durationMs: number): Promise<{ calls: number; elapsedMs: number; p50: number; p99: number }> {
+  let recorded = 0;
+  let calls = 0;
+  const t0 = performance.now();
+  const deadline = t0 + durationMs;
+  const worker = async (): Promise<void> => {
+    // Bounded by the deadline.
+    while (performance.now() < deadline) {
+      const start = performance.now();
+      await driver.echo(kind);
+      const end = performance.now();
+      if (recorded < LATENCY_CAPACITY) latencies[recorded++] = end - start;
+      calls++;
+    }
+  };
+  await Promise.all(Array.from({ length: inflight }, worker));
+  const elapsedMs = performance.now() - t0;
+  const sorted = latencies.subarray(0, recorded).sort();
+  return { calls, elapsedMs, p50: percentile(sorted, 50), p99: percentile(sorted, 99) };
+}
+
+async function runWorkload(driver: Driver, workload: WorkloadName, durationMs: number, warmupMs: number): Promise<WorkloadResult> {
+  const spec = WORKLOAD_SPECS[workload];
+  if (workload === 'cast') {
+    await driver.castFor(warmupMs);
+    const { sent, elapsedMs } = await driver.castFor(durationMs);
+    return { workload, calls: sent, elapsedMs, callsPerSec: (sent * 1000) / elapsedMs };
+  }
+  const probe = await driver.echo(spec.payload);
+  if (!driver.check(spec.payload, probe)) throw new Error(`${workload}: the echo reply is not the payload sent`);
+  await runEchoes(driver, spec.payload, spec.inflight, warmupMs);
+  const { calls, elapsedMs, p50, p99 } = await runEchoes(driver, spec.payload, spec.inflight, durationMs);
+  const callsPerSec = (calls * 1000) / elapsedMs;
+  return {
+    workload,
+    calls,
+    elapsedMs,
+    callsPerSec,
+    bytesPerSec: spec.payload === 'mib' ? callsPerSec * MIB * 2 : undefined,
+    p50Ms: p50,
+    p99Ms: p99,
+  };
+}
+
+// ---- idle and soak (erps only) --------------------------------------------------------------------
+
+let idleClients: ErpsClient[] = [];
+
+async function runIdle(args: ClientArgs, count: number, batch: number): Promise<IdleResult> {
+  const clientRssBeforeBytes = process.memoryUsage().rss;
+  const t0 = performance.now();
+  for (let i = 0; i < count; i += batch) {
+    const group = Array.from(
+      { length: Math.min(batch, count - i) },
+      () => new ErpsClient({ host: '127.0.0.1', port: args.port, tls: args.tls, identifier: 'bench', version: '1.0.0', connectTimeoutMs: 30_000 }),
+    );
+    idleClients.push(...group);
+    await Promise.all(group.map((client) => client.connect()));
+  }
+  const connectMs = performance.now() - t0;
+  const connected = idleClients.filter((client) => client.currentStatus === 'connected').length;
+  return { clients: count, connectMs, clientRssBeforeBytes, clientRssAfterBytes: process.memoryUsage().rss, connected };
+}
+
+async function runSoak(driver: Driver & { client: ErpsClient }, total: number, inflight: number, progressEvery: number): Promise<SoakResult> {
+  // Touch the latency buffer first, so its pages (8 bytes per call) count in the starting RSS, not as growth.
+  latencies.fill(0, 0, Math.min(total, LATENCY_CAPACITY));
+  const clientRssStartBytes = process.memoryUsage().rss;
+  let issued = 0;
+  let answered = 0;
+  let errors = 0;
+  let recorded = 0;
+  const t0 = performance.now();
+  const worker = async (): Promise<void> => {
+    // Bounded: stops after `total` calls in all.
+    while (issued < total) {
+      issued++;
+      const start = performance.now();
+      try {
+        await driver.echo('small');
+        answered++;
+      } catch {
+        errors++;
+      }
+      if (recorded < LATENCY_CAPACITY) latencies[recorded++] = performance.now() - start;
+      const done = answered + errors;
+      if (done % progressEvery === 0) send({ type: 'progress', done, clientRssBytes: process.memoryUsage().rss });
+    }
+  };
+  await Promise.all(Array.from({ length: inflight }, worker));
+  const elapsedMs = performance.now() - t0;
+  const sorted = latencies.subarray(0, recorded).sort();
+  const link = (driver.client as unknown as { link?: { inFlight?: unknown } }).link;
+  return {
+    calls: total,
+    answered,
+    errors,
+    elapsedMs,
+    callsPerSec: (answered * 1000) / elapsedMs,
+    p50Ms: percentile(sorted, 50),
+    p99Ms: percentile(sorted, 99),
+    clientRssStartBytes,
+    clientRssEndBytes: process.memoryUsage().rss,
+    clientStatus: driver.client.currentStatus,
+    privateInFlight: typeof link?.inFlight === 'number' ? link.inFlight : undefined,
+  };
+}
+
+// ---- process plumbing -----------------------------------------------------------------------------
+
+function send(message: ClientMessage): void {
+  process.send?.(message);
+}
+
+async function main(): Promise<void> {
+  const args = JSON.parse(process.argv[2] ?? '{}') as ClientArgs;
+  const idleOnly = process.argv[3] === 'idle';
+  let driver: (Driver & { client?: ErpsClient }) | undefined;
+  if (!idleOnly) {
+    switch (args.system) {
+      case 'erps':
+        driver = erpsDriver(args);
+        break;
+      case 'nest-tcp':
+        driver = nestTcpDriver(args);
+        break;
+      case 'nest-grpc':
+        driver = grpcDriver(args);
+        break;
+      case 'raw':
+        driver = rawDriver(args);
+        break;
+      default:
+        throw new Error(`unknown system ${String(args.system)}`);
+    }
+    await withTimeout(driver.connect(), 15_000, `${args.system} client connect`);
+  }
+
+  let stopping = false;
+  const stop = async (): Promise<void> => {
+    if (stopping) return;
+    stopping = true;
+    setTimeout(() => process.exit(0), 3000).unref();
+    try {
+      await driver?.close();
+      await Promise.all(idleClients.map((client) => client.close()));
+    } catch {
+      // exiting anyway
+    }
+    process.exit(0);
+  };
+
+  process.on('message', (request: ClientRequest) => {
+    const reply = (work: Promise<WorkloadResult | IdleResult | SoakResult | undefined>): void => {
+      work.then(
+        (result) => send({ type: 'reply', id: request.id, result }),
+        (err: unknown) => send({ type: 'reply', id: request.id, error: describe(err) }),
+      );
+    };
+    switch (request.cmd) {
+      case 'stop':
+        send({ type: 'reply', id: request.id });
+        void stop();
+        return;
+      case 'workload':
+        if (driver === undefined) return reply(Promise.reject(new Error('no driver')));
+        return reply(runWorkload(driver, request.workload, request.durationMs, request.warmupMs));
+      case 'idle':
+        return reply(runIdle(args, request.clients, request.batch));
+      case 'idle-close':
+        return reply(
+          Promise.all(idleClients.map((client) => client.close())).then(() => {
+            idleClients = [];
+            return undefined;
+          }),
+        );
+      case 'soak': {
+        const d = driver;
+        if (d?.client === undefined) return reply(Promise.reject(new Error('soak needs the erps driver')));
+        return reply(runSoak({ ...d, client: d.client }, request.calls, request.inflight, request.progressEvery));
+      }
+    }
+  });
+  process.on('disconnect', () => void stop());
+  send({ type: 'ready' });
+}
+
+main().catch((err: unknown) => {
+  send({ type: 'failed', error: describe(err) });
+  setTimeout(() => process.exit(1), 100);
+});

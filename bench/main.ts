@@ -1,0 +1,574 @@
+/**
+ * `npm run bench`: nestjs-erps against Nest TCP+mTLS, Nest gRPC+mTLS and a raw mutual-TLS floor.
+ *
+ *   node build/bench/main.js [--mode compare|idle|soak] [--systems erps,nest-tcp,nest-grpc,raw]
+ *     [--workloads echo1,echo100,mib4,cast] [--duration 3] [--runs 3] [--cpu-prof]
+ *     [--clients 1000] [--calls 1000000]
+ *
+ * Every server runs in its own forked process, the load generator in another; loopback only; mutual TLS
+ * with freshly generated dev certificates. Prints a markdown table, then one final line of JSON.
+ */
+import 'reflect-metadata';
+import { ChildProcess, fork } from 'node:child_process';
+import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { generateDevCertificates } from 'nestjs-erps/testing';
+import {
+  ClientArgs,
+  ClientMessage,
+  ClientRequest,
+  describe,
+  IdleResult,
+  median,
+  MIB,
+  ServerArgs,
+  ServerMessage,
+  ServerRequest,
+  ServerStats,
+  SoakResult,
+  SYSTEMS,
+  SystemName,
+  TlsFiles,
+  WORKLOADS,
+  WorkloadName,
+  WorkloadResult,
+} from './common.js';
+import { profileTable, summarizeProfile } from './profile.js';
+
+// ---- options --------------------------------------------------------------------------------------
+
+interface Options {
+  mode: 'compare' | 'idle' | 'soak';
+  systems: SystemName[];
+  workloads: WorkloadName[];
+  durationS: number;
+  runs: number;
+  cpuProf: boolean;
+  clients: number;
+  calls: number;
+}
+
+function usage(message: string): never {
+  console.error(`bench: ${message}`);
+  console.error(
+    'usage: npm run bench -- [--mode compare|idle|soak] [--systems erps,nest-tcp,nest-grpc,raw] [--workloads echo1,echo100,mib4,cast] ' +
+      '[--duration seconds] [--runs N] [--cpu-prof] [--clients N (idle)] [--calls N (soak)]',
+  );
+  process.exit(2);
+}
+
+function parseList<T extends string>(value: string, allowed: readonly T[], what: string): T[] {
+  const items = value.split(',').map((s) => s.trim()).filter((s) => s.length > 0);
+  for (const item of items) if (!allowed.includes(item as T)) usage(`unknown ${what} "${item}" (one of ${allowed.join(', ')})`);
+  if (items.length === 0) usage(`empty ${what} list`);
+  return items as T[];
+}
+
+function parseOptions(argv: string[]): Options {
+  const options: Options = { mode: 'compare', systems: [...SYSTEMS], workloads: [...WORKLOADS], durationS: 3, runs: 3, cpuProf: false, clients: 1000, calls: 1_000_000 };
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    const [flag, inline] = arg.includes('=') ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)] : [arg, undefined];
+    const value = (): string => {
+      const v = inline ?? argv[++i];
+      if (v === undefined) usage(`${flag} needs a value`);
+      return v;
+    };
+    const positive = (what: string): number => {
+      const n = Number(value());
+      if (!Number.isFinite(n) || n <= 0) usage(`${what} must be a positive number`);
+      return n;
+    };
+    switch (flag) {
+      case '--mode': {
+        const mode = value();
+        if (mode !== 'compare' && mode !== 'idle' && mode !== 'soak') usage(`unknown mode "${mode}"`);
+        options.mode = mode;
+        break;
+      }
+      case '--systems':
+        options.systems = parseList(value(), SYSTEMS, 'system');
+        break;
+      case '--workloads':
+        options.workloads = parseList(value(), WORKLOADS, 'workload');
+        break;
+      case '--duration':
+        options.durationS = positive('--duration');
+        break;
+      case '--runs':
+        options.runs = Math.ceil(positive('--runs'));
+        break;
+      case '--cpu-prof':
+        options.cpuProf = true;
+        break;
+      case '--clients':
+        options.clients = Math.ceil(positive('--clients'));
+        break;
+      case '--calls':
+        options.calls = Math.ceil(positive('--calls'));
+        break;
+      case '--help':
+      case '-h':
+        usage('help');
+        break;
+      default:
+        usage(`unknown option "${arg}"`);
+    }
+  }
+  return options;
+}
+
+/** Omit<T, 'id'> over each member of a union. */
+type WithoutId<T> = T extends unknown ? Omit<T, 'id'> : never;
+
+// ---- child processes ------------------------------------------------------------------------------
+
+const children = new Set<ChildProcess>();
+let workDir: string | undefined;
+
+function cleanup(): void {
+  for (const child of children) {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  }
+  children.clear();
+  if (workDir !== undefined) {
+    rmSync(workDir, { recursive: true, force: true });
+    workDir = undefined;
+  }
+}
+process.on('exit', cleanup);
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+  process.on(signal, () => {
+    console.error(`bench: ${signal}, stopping`);
+    cleanup();
+    process.exit(130);
+  });
+}
+
+/** A forked child that answers requests carrying an `id` with { type: 'reply', id }. */
+class Child<Req extends { id: number }, Msg extends { type: string }> {
+  readonly process: ChildProcess;
+  private nextId = 1;
+  private readonly waiting = new Map<number, { resolve(msg: Msg): void; reject(err: Error): void; timer: NodeJS.Timeout }>();
+  private readonly ready: Promise<Msg>;
+  private exited: Error | undefined;
+  onMessage: ((msg: Msg) => void) | undefined;
+
+  constructor(
+    readonly name: string,
+    script: string,
+    args: string[],
+    execArgv: string[] = [],
+  ) {
+    this.process = fork(script, args, { execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    children.add(this.process);
+    this.ready = new Promise<Msg>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`${name}: not ready after 30 s`)), 30_000);
+      this.process.on('message', (raw) => {
+        const msg = raw as Msg & { id?: number; error?: string };
+        if (msg.type === 'ready' || msg.type === 'failed') {
+          clearTimeout(timer);
+          if (msg.type === 'failed') reject(new Error(`${name}: ${msg.error ?? 'failed'}`));
+          else resolve(msg);
+          return;
+        }
+        if (msg.type === 'reply' && msg.id !== undefined) {
+          const waiter = this.waiting.get(msg.id);
+          if (waiter === undefined) return;
+          this.waiting.delete(msg.id);
+          clearTimeout(waiter.timer);
+          if (msg.error !== undefined) waiter.reject(new Error(`${name}: ${msg.error}`));
+          else waiter.resolve(msg);
+          return;
+        }
+        this.onMessage?.(msg);
+      });
+      this.process.on('exit', (code, signal) => {
+        children.delete(this.process);
+        clearTimeout(timer);
+        this.exited = new Error(`${name} exited (code ${String(code)}, signal ${String(signal)})`);
+        reject(this.exited);
+        for (const [, waiter] of this.waiting) {
+          clearTimeout(waiter.timer);
+          waiter.reject(this.exited);
+        }
+        this.waiting.clear();
+      });
+    });
+    this.ready.catch(() => undefined);
+  }
+
+  whenReady(): Promise<Msg> {
+    return this.ready;
+  }
+
+  request(body: WithoutId<Req>, timeoutMs: number): Promise<Msg> {
+    if (this.exited !== undefined) return Promise.reject(this.exited);
+    const id = this.nextId++;
+    return new Promise<Msg>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.waiting.delete(id);
+        reject(new Error(`${this.name}: no answer to ${JSON.stringify(body)} after ${timeoutMs} ms`));
+      }, timeoutMs);
+      this.waiting.set(id, { resolve, reject, timer });
+      this.process.send({ ...body, id } as unknown as Req);
+    });
+  }
+
+  /** Asks the child to stop; kills it if it has not exited within 5 s. */
+  async stop(): Promise<void> {
+    if (this.process.exitCode !== null || this.process.signalCode !== null) return;
+    const exited = new Promise<void>((resolve) => this.process.once('exit', () => resolve()));
+    try {
+      await this.request({ cmd: 'stop' } as unknown as WithoutId<Req>, 2000);
+    } catch {
+      // kill below
+    }
+    const timer = setTimeout(() => this.process.kill('SIGKILL'), 5000);
+    await exited;
+    clearTimeout(timer);
+  }
+}
+
+type ServerChild = Child<ServerRequest, ServerMessage>;
+type ClientChild = Child<ClientRequest, ClientMessage>;
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address !== null ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+interface Env {
+  dir: string;
+  serverTls: TlsFiles;
+  clientTls: TlsFiles;
+}
+
+async function startServer(env: Env, system: SystemName, execArgv: string[] = []): Promise<{ server: ServerChild; port: number }> {
+  const args: ServerArgs = { system, tls: env.serverTls, port: system === 'nest-grpc' ? await freePort() : 0, workDir: env.dir };
+  const server: ServerChild = new Child(`${system} server`, join(__dirname, 'server.js'), [JSON.stringify(args)], execArgv);
+  const ready = await server.whenReady();
+  if (ready.type !== 'ready') throw new Error(`${system} server did not start`);
+  return { server, port: ready.port };
+}
+
+async function startClient(env: Env, system: SystemName, port: number, extra: string[] = [], execArgv: string[] = []): Promise<ClientChild> {
+  const args: ClientArgs = { system, port, tls: env.clientTls, workDir: env.dir };
+  const client: ClientChild = new Child(`${system} client`, join(__dirname, 'client.js'), [JSON.stringify(args), ...extra], execArgv);
+  await client.whenReady();
+  return client;
+}
+
+async function serverStats(server: ServerChild, gc = false): Promise<ServerStats> {
+  const reply = await server.request({ cmd: 'stats', gc }, 10_000);
+  if (reply.type !== 'reply' || reply.stats === undefined) throw new Error('no stats from server');
+  return reply.stats;
+}
+
+const mib = (bytes: number): number => bytes / MIB;
+const fmt = (value: number | undefined, digits = 0): string => (value === undefined || !Number.isFinite(value) ? '–' : value.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits }));
+
+// ---- compare --------------------------------------------------------------------------------------
+
+interface Sample extends WorkloadResult {
+  serverRssMiB: number;
+}
+
+async function compare(options: Options, env: Env): Promise<void> {
+  const durationMs = options.durationS * 1000;
+  const warmupMs = Math.max(300, Math.min(2000, durationMs / 3));
+  const samples = new Map<string, Sample[]>();
+  const key = (system: SystemName, workload: WorkloadName): string => `${system}/${workload}`;
+  const failures: string[] = [];
+  let profileDir: string | undefined;
+
+  for (let run = 1; run <= options.runs; run++) {
+    for (const system of options.systems) {
+      let execArgv: string[] = [];
+      let clientExecArgv: string[] = [];
+      if (options.cpuProf && system === 'erps') {
+        profileDir = join(env.dir, 'cpu-prof');
+        execArgv = ['--cpu-prof', '--cpu-prof-dir', join(profileDir, 'server')];
+        clientExecArgv = ['--cpu-prof', '--cpu-prof-dir', join(profileDir, 'client')];
+      }
+      // Fresh server and client processes per workload: the server RSS belongs to that workload alone.
+      for (const workload of options.workloads) {
+        let server: ServerChild | undefined;
+        let client: ClientChild | undefined;
+        try {
+          const started = await startServer(env, system, execArgv);
+          server = started.server;
+          client = await startClient(env, system, started.port, [], clientExecArgv);
+          const reply = await client.request({ cmd: 'workload', workload, durationMs, warmupMs }, durationMs + warmupMs + 90_000);
+          if (reply.type !== 'reply' || reply.result === undefined) throw new Error(`${system}/${workload}: no result`);
+          const result = reply.result as WorkloadResult;
+          const stats = await serverStats(server);
+          const sample: Sample = { ...result, serverRssMiB: mib(stats.rssBytes) };
+          const list = samples.get(key(system, workload)) ?? [];
+          list.push(sample);
+          samples.set(key(system, workload), list);
+          console.error(
+            `run ${run}/${options.runs} ${system.padEnd(9)} ${workload.padEnd(7)} ${fmt(result.callsPerSec).padStart(9)} calls/s` +
+              (result.p99Ms !== undefined ? `  p50 ${fmt(result.p50Ms, 3)} ms  p99 ${fmt(result.p99Ms, 3)} ms` : '') +
+              (result.bytesPerSec !== undefined ? `  ${fmt(mib(result.bytesPerSec), 1)} MiB/s` : '') +
+              `  server RSS ${fmt(sample.serverRssMiB, 1)} MiB`,
+          );
+        } catch (err) {
+          failures.push(`run ${run} ${system} ${workload}: ${describe(err)}`);
+          console.error(`bench: run ${run} ${system} ${workload} failed: ${describe(err)}`);
+        } finally {
+          await client?.stop();
+          await server?.stop();
+        }
+      }
+    }
+  }
+
+  // Medians per system × workload.
+  const summary: Record<string, Record<string, { callsPerSec: number; p50Ms?: number; p99Ms?: number; bytesPerSec?: number; serverRssMiB: number; runs: number }>> = {};
+  const lines = [
+    `Mutual TLS on 127.0.0.1, server and client in separate processes; medians of ${options.runs} run(s) of ${options.durationS} s each (after ${fmt(warmupMs / 1000, 1)} s warm-up).`,
+    '',
+    '| system | workload | calls/s | MiB/s (both ways) | p50 ms | p99 ms | server RSS MiB |',
+    '|---|---|---:|---:|---:|---:|---:|',
+  ];
+  for (const workload of options.workloads) {
+    for (const system of options.systems) {
+      const list = samples.get(key(system, workload)) ?? [];
+      if (list.length === 0) {
+        lines.push(`| ${system} | ${workload} | failed | | | | |`);
+        continue;
+      }
+      const m = {
+        callsPerSec: median(list.map((s) => s.callsPerSec)),
+        p50Ms: list[0]!.p50Ms === undefined ? undefined : median(list.map((s) => s.p50Ms ?? NaN)),
+        p99Ms: list[0]!.p99Ms === undefined ? undefined : median(list.map((s) => s.p99Ms ?? NaN)),
+        bytesPerSec: list[0]!.bytesPerSec === undefined ? undefined : median(list.map((s) => s.bytesPerSec ?? NaN)),
+        serverRssMiB: median(list.map((s) => s.serverRssMiB)),
+        runs: list.length,
+      };
+      (summary[system] ??= {})[workload] = m;
+      lines.push(
+        `| ${system} | ${workload} | ${fmt(m.callsPerSec)} | ${m.bytesPerSec === undefined ? '' : fmt(mib(m.bytesPerSec), 1)} | ${fmt(m.p50Ms, 3)} | ${fmt(m.p99Ms, 3)} | ${fmt(m.serverRssMiB, 1)} |`,
+      );
+    }
+  }
+  if (failures.length > 0) lines.push('', 'Failures:', ...failures.map((f) => `- ${f}`));
+  console.log(lines.join('\n'));
+
+  if (profileDir !== undefined) {
+    for (const side of ['server', 'client'] as const) {
+      const dir = join(profileDir, side);
+      const profiles = readdirSync(dir)
+        .filter((f) => f.endsWith('.cpuprofile'))
+        .map((f) => join(dir, f))
+        .sort((a, b) => statSync(b).mtimeMs - statSync(a).mtimeMs);
+      if (profiles[0] === undefined) continue;
+      console.log(`\nCPU profile of the erps ${side} process (${options.workloads.join(', ')}; newest of ${profiles.length}):\n`);
+      console.log(profileTable(summarizeProfile(profiles[0], 30)));
+    }
+  }
+
+  const get = (system: SystemName, workload: WorkloadName) => summary[system]?.[workload];
+  const ratio = (a: number | undefined, b: number | undefined): number | null => (a === undefined || b === undefined || !Number.isFinite(a) || !Number.isFinite(b) || b === 0 ? null : Number((a / b).toFixed(3)));
+  const round = (v: number | undefined, digits = 0): number | null => (v === undefined || !Number.isFinite(v) ? null : Number(v.toFixed(digits)));
+  const json = {
+    bench: 'nestjs-erps',
+    mode: 'compare',
+    durationS: options.durationS,
+    runs: options.runs,
+    ratios: {
+      erps_over_nestTcp_callsPerSec_echo100: ratio(get('erps', 'echo100')?.callsPerSec, get('nest-tcp', 'echo100')?.callsPerSec),
+      erps_over_nestTcp_callsPerSec_echo1: ratio(get('erps', 'echo1')?.callsPerSec, get('nest-tcp', 'echo1')?.callsPerSec),
+      erps_over_nestTcp_p99_echo100: ratio(get('erps', 'echo100')?.p99Ms, get('nest-tcp', 'echo100')?.p99Ms),
+      erps_over_raw_callsPerSec_echo100: ratio(get('erps', 'echo100')?.callsPerSec, get('raw', 'echo100')?.callsPerSec),
+      erps_over_raw_bytesPerSec_mib4: ratio(get('erps', 'mib4')?.bytesPerSec, get('raw', 'mib4')?.bytesPerSec),
+    },
+    targets: { erps_over_nestTcp_callsPerSec_echo100: '>=3', erps_over_nestTcp_callsPerSec_echo1: '>=1.3', erps_over_nestTcp_p99_echo100: '<=0.5', erps_over_raw_callsPerSec_echo100: '>=0.25', erps_over_raw_bytesPerSec_mib4: '>=0.7' },
+    absolute: Object.fromEntries(
+      Object.entries(summary).map(([system, workloads]) => [
+        system,
+        Object.fromEntries(
+          Object.entries(workloads).map(([workload, m]) => [
+            workload,
+            { callsPerSec: round(m.callsPerSec), p50Ms: round(m.p50Ms, 3), p99Ms: round(m.p99Ms, 3), bytesPerSec: round(m.bytesPerSec), serverRssMiB: round(m.serverRssMiB, 1), runs: m.runs },
+          ]),
+        ),
+      ]),
+    ),
+    failures,
+  };
+  console.log(JSON.stringify(json));
+  if (failures.length > 0) process.exitCode = 1;
+}
+
+// ---- idle -----------------------------------------------------------------------------------------
+
+async function idle(options: Options, env: Env): Promise<void> {
+  const { server, port } = await startServer(env, 'erps', ['--expose-gc']);
+  let client: ClientChild | undefined;
+  try {
+    client = await startClient(env, 'erps', port, ['idle']);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    const before = await serverStats(server, true);
+    const reply = await client.request({ cmd: 'idle', clients: options.clients, batch: 50 }, 300_000);
+    const result = reply.type === 'reply' ? (reply.result as IdleResult) : undefined;
+    if (result === undefined) throw new Error('idle: no result');
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    const after = await serverStats(server, true);
+    const perConnKiB = (after.rssBytes - before.rssBytes) / options.clients / 1024;
+    const clientPerConnKiB = (result.clientRssAfterBytes - result.clientRssBeforeBytes) / options.clients / 1024;
+    console.log(
+      [
+        `${options.clients} idle mutual-TLS ErpsClients (one process) connected to one erps daemon (Nest microservice, own process).`,
+        '',
+        '| measure | value |',
+        '|---|---:|',
+        `| clients connected (client status) | ${result.connected} |`,
+        `| connections the daemon reports | ${after.connections ?? '–'} |`,
+        `| time to connect all (batches of 50) | ${fmt(result.connectMs / 1000, 2)} s |`,
+        `| server RSS before (after gc) | ${fmt(mib(before.rssBytes), 1)} MiB |`,
+        `| server RSS with ${options.clients} connections (after gc) | ${fmt(mib(after.rssBytes), 1)} MiB |`,
+        `| server RSS per connection | ${fmt(perConnKiB, 1)} KiB |`,
+        `| server heap used before → after | ${fmt(mib(before.heapUsedBytes), 1)} → ${fmt(mib(after.heapUsedBytes), 1)} MiB |`,
+        `| client process RSS per client | ${fmt(clientPerConnKiB, 1)} KiB |`,
+      ].join('\n'),
+    );
+    await client.request({ cmd: 'idle-close' }, 60_000);
+    console.log(
+      JSON.stringify({
+        bench: 'nestjs-erps',
+        mode: 'idle',
+        clients: options.clients,
+        connected: result.connected,
+        daemonConnections: after.connections ?? null,
+        connectMs: Math.round(result.connectMs),
+        serverRssBeforeMiB: Number(mib(before.rssBytes).toFixed(1)),
+        serverRssAfterMiB: Number(mib(after.rssBytes).toFixed(1)),
+        serverRssPerConnectionKiB: Number(perConnKiB.toFixed(1)),
+        clientRssPerClientKiB: Number(clientPerConnKiB.toFixed(1)),
+      }),
+    );
+    if (result.connected !== options.clients || after.connections !== options.clients) process.exitCode = 1;
+  } finally {
+    await client?.stop();
+    await server.stop();
+  }
+}
+
+// ---- soak -----------------------------------------------------------------------------------------
+
+async function soak(options: Options, env: Env): Promise<void> {
+  const { server, port } = await startServer(env, 'erps', ['--expose-gc']);
+  let client: ClientChild | undefined;
+  try {
+    client = await startClient(env, 'erps', port);
+    // Warm-up, then the starting point.
+    await client.request({ cmd: 'soak', calls: 20_000, inflight: 100, progressEvery: 1_000_000 }, 120_000);
+    const start = await serverStats(server);
+    const progressEvery = Math.max(1, Math.floor(options.calls / 10));
+    const samples: Array<{ done: number; serverRssMiB: number; clientRssMiB: number }> = [];
+    client.onMessage = (msg) => {
+      if (msg.type !== 'progress') return;
+      void serverStats(server).then(
+        (stats) => samples.push({ done: msg.done, serverRssMiB: Number(mib(stats.rssBytes).toFixed(1)), clientRssMiB: Number(mib(msg.clientRssBytes).toFixed(1)) }),
+        () => undefined,
+      );
+    };
+    const reply = await client.request({ cmd: 'soak', calls: options.calls, inflight: 100, progressEvery }, Math.max(600_000, options.calls / 2));
+    const result = reply.type === 'reply' ? (reply.result as SoakResult) : undefined;
+    if (result === undefined) throw new Error('soak: no result');
+    const end = await serverStats(server);
+    const endGc = await serverStats(server, true);
+    const ok = result.answered === options.calls && result.errors === 0 && result.clientStatus === 'connected' && end.connections === 1 && (result.privateInFlight ?? 0) === 0 && (end.privateActiveCalls ?? 0) === 0;
+    console.log(
+      [
+        `Soak: ${options.calls.toLocaleString('en-US')} echo calls (~64-byte object) through one ErpsClient, 100 in flight, mutual TLS, server in its own process.`,
+        '',
+        '| measure | value |',
+        '|---|---:|',
+        `| answered / errors | ${result.answered.toLocaleString('en-US')} / ${result.errors} |`,
+        `| elapsed | ${fmt(result.elapsedMs / 1000, 1)} s (${fmt(result.callsPerSec)} calls/s) |`,
+        `| p50 / p99 latency | ${fmt(result.p50Ms, 3)} / ${fmt(result.p99Ms, 3)} ms |`,
+        `| server RSS start → end | ${fmt(mib(start.rssBytes), 1)} → ${fmt(mib(end.rssBytes), 1)} MiB (${fmt(mib(endGc.rssBytes), 1)} after gc) |`,
+        `| server heap used start → end | ${fmt(mib(start.heapUsedBytes), 1)} → ${fmt(mib(end.heapUsedBytes), 1)} MiB (${fmt(mib(endGc.heapUsedBytes), 1)} after gc) |`,
+        `| client RSS start → end | ${fmt(mib(result.clientRssStartBytes), 1)} → ${fmt(mib(result.clientRssEndBytes), 1)} MiB |`,
+        `| client status at the end | ${result.clientStatus} |`,
+        `| daemon connections at the end | ${end.connections ?? '–'} |`,
+        `| client pending calls at the end (private field, no public accessor) | ${result.privateInFlight ?? 'unreadable'} |`,
+        `| daemon active calls at the end (private fields, no public accessor) | ${end.privateActiveCalls ?? 'unreadable'} |`,
+        '',
+        'RSS over the soak (calls done: server MiB / client MiB): ' + samples.sort((a, b) => a.done - b.done).map((s) => `${s.done}: ${s.serverRssMiB}/${s.clientRssMiB}`).join(', '),
+      ].join('\n'),
+    );
+    console.log(
+      JSON.stringify({
+        bench: 'nestjs-erps',
+        mode: 'soak',
+        calls: options.calls,
+        answered: result.answered,
+        errors: result.errors,
+        callsPerSec: Math.round(result.callsPerSec),
+        p50Ms: Number(result.p50Ms.toFixed(3)),
+        p99Ms: Number(result.p99Ms.toFixed(3)),
+        serverRssStartMiB: Number(mib(start.rssBytes).toFixed(1)),
+        serverRssEndMiB: Number(mib(end.rssBytes).toFixed(1)),
+        serverRssEndAfterGcMiB: Number(mib(endGc.rssBytes).toFixed(1)),
+        clientRssStartMiB: Number(mib(result.clientRssStartBytes).toFixed(1)),
+        clientRssEndMiB: Number(mib(result.clientRssEndBytes).toFixed(1)),
+        clientStatus: result.clientStatus,
+        daemonConnections: end.connections ?? null,
+        clientPendingPrivate: result.privateInFlight ?? null,
+        daemonActiveCallsPrivate: end.privateActiveCalls ?? null,
+        ok,
+      }),
+    );
+    if (!ok) process.exitCode = 1;
+  } finally {
+    await client?.stop();
+    await server.stop();
+  }
+}
+
+// ---- main -----------------------------------------------------------------------------------------
+
+async function main(): Promise<void> {
+  const options = parseOptions(process.argv.slice(2));
+  // Watchdog: whatever happens, the benchmark ends.
+  const perSystem = options.workloads.length * (options.durationS + 10) + 10;
+  const budgetS = options.mode === 'compare' ? options.runs * options.systems.length * perSystem * 2 + 120 : options.mode === 'soak' ? Math.max(900, options.calls / 1000) : 600;
+  setTimeout(() => {
+    console.error(`bench: watchdog: still running after ${budgetS} s, giving up`);
+    cleanup();
+    process.exit(3);
+  }, budgetS * 1000).unref();
+
+  workDir = mkdtempSync(join(tmpdir(), 'erps-bench-'));
+  const certs = await generateDevCertificates({ dir: join(workDir, 'certs') });
+  const env: Env = { dir: workDir, serverTls: certs.server, clientTls: certs.clients.alice };
+  console.error(`bench: node ${process.version}, ${cpus().length} CPU(s) (${cpus()[0]?.model ?? '?'}), mode ${options.mode}`);
+  if (options.mode === 'compare') await compare(options, env);
+  else if (options.mode === 'idle') await idle(options, env);
+  else await soak(options, env);
+}
+
+main().then(
+  () => {
+    cleanup();
+    process.exit();
+  },
+  (err: unknown) => {
+    console.error(`bench: ${describe(err)}`);
+    cleanup();
+    process.exit(1);
+  },
+);

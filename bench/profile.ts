@@ -1,0 +1,116 @@
+/**
+ * Summarizes a V8 .cpuprofile (from node --cpu-prof): self time per function, heaviest first.
+ * Usable on its own: node build/bench/profile.js <file.cpuprofile> [top]
+ */
+import { readFileSync } from 'node:fs';
+
+interface CpuProfileNode {
+  id: number;
+  callFrame: { functionName: string; url: string; lineNumber: number; columnNumber: number };
+  children?: number[];
+}
+interface CpuProfile {
+  nodes: CpuProfileNode[];
+  samples: number[];
+  timeDeltas: number[];
+  startTime: number;
+  endTime: number;
+}
+
+export interface ProfileLine {
+  selfMs: number;
+  percent: number;
+  functionName: string;
+  location: string;
+}
+
+function shortUrl(url: string): string {
+  const nm = url.lastIndexOf('node_modules/');
+  if (nm >= 0) return url.slice(nm + 'node_modules/'.length);
+  const dist = url.indexOf('/dist/');
+  if (dist >= 0) return `nestjs-erps${url.slice(dist)}`;
+  return url.replace(/^file:\/\//, '').replace(/^.*\/build\//, 'build/');
+}
+
+/** Which package a frame belongs to: an npm package, nestjs-erps itself, Node internals, or V8/native. */
+function packageOf(url: string): string {
+  if (url === '') return '(V8/native: GC, microtasks, program)';
+  const nm = url.lastIndexOf('node_modules/');
+  if (nm >= 0) {
+    const parts = url.slice(nm + 'node_modules/'.length).split('/');
+    return parts[0]!.startsWith('@') ? `${parts[0]}/${parts[1]}` : parts[0]!;
+  }
+  if (url.includes('/dist/')) return 'nestjs-erps (dist)';
+  if (url.startsWith('node:')) return '(node internals)';
+  return shortUrl(url);
+}
+
+export interface ProfileSummary {
+  totalMs: number;
+  idleMs: number;
+  lines: ProfileLine[];
+  packages: Array<{ name: string; selfMs: number; percentOfBusy: number }>;
+}
+
+export function summarizeProfile(path: string, top = 25): ProfileSummary {
+  const profile = JSON.parse(readFileSync(path, 'utf8')) as CpuProfile;
+  const byId = new Map<number, CpuProfileNode>();
+  for (const node of profile.nodes) byId.set(node.id, node);
+  const selfUs = new Map<number, number>();
+  for (let i = 0; i < profile.samples.length; i++) {
+    const id = profile.samples[i]!;
+    selfUs.set(id, (selfUs.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0));
+  }
+  const byFunction = new Map<string, { us: number; functionName: string; location: string }>();
+  const byPackage = new Map<string, number>();
+  let totalUs = 0;
+  let idleUs = 0;
+  for (const [id, us] of selfUs) {
+    const frame = byId.get(id)!.callFrame;
+    totalUs += us;
+    const name = frame.functionName || '(anonymous)';
+    if (name === '(idle)') idleUs += us;
+    else byPackage.set(packageOf(frame.url), (byPackage.get(packageOf(frame.url)) ?? 0) + us);
+    const location = frame.url ? `${shortUrl(frame.url)}:${frame.lineNumber + 1}` : '';
+    const key = `${name}@${location}`;
+    const entry = byFunction.get(key) ?? { us: 0, functionName: name, location };
+    entry.us += us;
+    byFunction.set(key, entry);
+  }
+  const busyUs = totalUs - idleUs;
+  const packages = [...byPackage.entries()]
+    .sort((a, b) => b[1] - a[1])
+    .map(([name, us]) => ({ name, selfMs: us / 1000, percentOfBusy: (100 * us) / busyUs }));
+  const lines = [...byFunction.values()]
+    .filter((entry) => entry.functionName !== '(idle)')
+    .sort((a, b) => b.us - a.us)
+    .slice(0, top)
+    .map((entry) => ({ selfMs: entry.us / 1000, percent: (100 * entry.us) / busyUs, functionName: entry.functionName, location: entry.location }));
+  return { totalMs: totalUs / 1000, idleMs: idleUs / 1000, lines, packages };
+}
+
+export function profileTable(summary: ProfileSummary): string {
+  const out = [
+    `Sampled ${summary.totalMs.toFixed(0)} ms of process life (start-up included), idle ${summary.idleMs.toFixed(0)} ms (${((100 * summary.idleMs) / summary.totalMs).toFixed(1)}%); percentages below are of busy time.`,
+    '',
+    '| self ms | % of busy | package |',
+    '|---:|---:|---|',
+    ...summary.packages.slice(0, 12).map((p) => `| ${p.selfMs.toFixed(0)} | ${p.percentOfBusy.toFixed(1)} | ${p.name} |`),
+    '',
+    '| self ms | % of busy | function | location |',
+    '|---:|---:|---|---|',
+  ];
+  for (const line of summary.lines) {
+    out.push(`| ${line.selfMs.toFixed(0)} | ${line.percent.toFixed(1)} | \`${line.functionName}\` | ${line.location} |`);
+  }
+  return out.join('\n');
+}
+
+if (require.main === module) {
+  const file = process.argv[2];
+  if (file === undefined) {
+    console.error('usage: node build/bench/profile.js <file.cpuprofile> [top]');
+    process.exit(2);
+  }
+  console.log(profileTable(summarizeProfile(file, Number(process.argv[3] ?? 25))));
+}
