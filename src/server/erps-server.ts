@@ -55,6 +55,8 @@ export class ErpsServer extends Server implements CustomTransportStrategy, Sessi
   private readonly sessions = new Map<number, ServerSession>();
   private readonly events = new EventEmitter();
   private readonly handlerCache = new Map<string, MessageHandler | null>();
+  /** Nest's own no-op start hook, to skip the hook machinery when nobody installed one. */
+  private readonly defaultStartHook: unknown = (this as unknown as { onProcessingStartHook?: unknown }).onProcessingStartHook;
   private closing: Promise<void> | undefined;
 
   constructor(readonly options: ErpsServerOptions = {}) {
@@ -323,7 +325,7 @@ export class ErpsServer extends Server implements CustomTransportStrategy, Sessi
       onProcessingEndHook?: (transportId: symbol, ctx: unknown) => void;
     };
     const start = self.onProcessingStartHook;
-    if (typeof start !== 'function') return fn(noop);
+    if (typeof start !== 'function' || (start === this.defaultStartHook && self.onProcessingEndHook === undefined)) return fn(noop);
     let ended = false;
     const end = (): void => {
       if (ended) return;
