@@ -21,6 +21,11 @@ export interface ConnectionHandlers {
 /** Writes of at most this many bytes queued in one tick are merged into one buffer (one TLS record run). */
 const COALESCE_BYTES = 64 * 1024;
 const EMPTY = Buffer.alloc(0);
+/**
+ * A burst of this many queued parts is written at once instead of at the end of the tick, so the peer starts
+ * on the first replies while later ones are still being produced (pipelining instead of lock-step batches).
+ */
+const EARLY_FLUSH_PARTS = 48;
 
 let nextConnectionId = 1;
 
@@ -102,7 +107,9 @@ export class ErpsConnection {
     if (this.closedFlag) return;
     this.queue.push(bytes);
     this.queuedBytes += bytes.length;
-    if (!this.flushScheduled) {
+    if (this.queue.length >= EARLY_FLUSH_PARTS || this.queuedBytes >= COALESCE_BYTES) {
+      this.flush();
+    } else if (!this.flushScheduled) {
       this.flushScheduled = true;
       process.nextTick(this.flush);
     }
