@@ -4,7 +4,7 @@ import type { Duplex } from 'node:stream';
 import * as net from 'node:net';
 import * as tls from 'node:tls';
 import semver from 'semver';
-import { isObservable } from 'rxjs';
+import { connectable, finalize, isObservable, Subject } from 'rxjs';
 import { CustomTransportStrategy, MessageHandler, Server } from '@nestjs/microservices';
 import { ErpsConfigError, describeError } from '../errors.js';
 import { createCodec } from '../protocol/codec.js';
@@ -281,7 +281,22 @@ export class ErpsServer extends Server implements CustomTransportStrategy, Sessi
       this.castDropped(pattern, 'no @EventPattern handler for it');
       return;
     }
-    this.inCallerContext(meta, () => this.handleEvent(pattern, { pattern, data }, ctx).catch((err: unknown) => this.logger.error(err)));
+    this.inCallerContext(meta, () => this.runEvent(handler, data, ctx));
+  }
+
+  /**
+   * What Nest's handleEvent does (the head handler runs the chain of @EventPattern handlers of a pattern),
+   * without its per-message pattern re-parsing.
+   */
+  private runEvent(handler: MessageHandler, data: unknown, ctx: ErpsContext): void {
+    this.runWithHooks(ctx, async (end) => {
+      const result = await handler(data, ctx);
+      if (isObservable(result)) {
+        connectable(result.pipe(finalize(end)), { connector: () => new Subject(), resetOnDisconnect: false }).connect();
+      } else {
+        end();
+      }
+    }).catch((err: unknown) => this.logger.error(err));
   }
 
   /** Runs `fn` in the forwarded caller context, or in the context active at listen() (forwardContext only). */
