@@ -322,7 +322,6 @@ async function runSoak(driver: Driver & { client: ErpsClient }, total: number, i
   await Promise.all(Array.from({ length: inflight }, worker));
   const elapsedMs = performance.now() - t0;
   const sorted = latencies.subarray(0, recorded).sort();
-  const link = (driver.client as unknown as { link?: { inFlight?: unknown } }).link;
   return {
     calls: total,
     answered,
@@ -334,7 +333,7 @@ async function runSoak(driver: Driver & { client: ErpsClient }, total: number, i
     clientRssStartBytes,
     clientRssEndBytes: process.memoryUsage().rss,
     clientStatus: driver.client.currentStatus,
-    privateInFlight: typeof link?.inFlight === 'number' ? link.inFlight : undefined,
+    privateInFlight: driver.client.stats().inFlight,
   };
 }
 

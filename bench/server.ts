@@ -78,16 +78,9 @@ class GrpcEchoController {
 @Module({ controllers: [GrpcEchoController] })
 class GrpcEchoModule {}
 
-/** Calls the daemon still tracks, read from private fields (ErpsServer has no public accessor yet). */
-function privateActiveCalls(server: ErpsServer | undefined): number | undefined {
-  const sessions = (server as unknown as { sessions?: Map<number, { active?: Map<number, unknown> }> } | undefined)?.sessions;
-  if (!(sessions instanceof Map)) return undefined;
-  let total = 0;
-  for (const session of sessions.values()) {
-    if (!(session.active instanceof Map)) return undefined;
-    total += session.active.size;
-  }
-  return total;
+/** Calls the daemon still tracks (ErpsServer.stats()). */
+function activeCalls(server: ErpsServer | undefined): number | undefined {
+  return server?.stats().inFlight;
 }
 
 function send(message: ServerMessage): void {
@@ -183,7 +176,7 @@ async function main(): Promise<void> {
     send({
       type: 'reply',
       id: request.id,
-      stats: { rssBytes: memory.rss, heapUsedBytes: memory.heapUsed, casts: casts(), connections: erps?.connections().length, privateActiveCalls: privateActiveCalls(erps) },
+      stats: { rssBytes: memory.rss, heapUsedBytes: memory.heapUsed, casts: casts(), connections: erps?.connections().length, privateActiveCalls: activeCalls(erps) },
     });
   });
   process.on('disconnect', () => void stop());

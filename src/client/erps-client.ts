@@ -175,6 +175,13 @@ export class ErpsClient extends ClientProxy<Record<never, Function>, ErpsClientS
     return this.state;
   }
 
+  /** Live numbers: calls awaiting replies on every connection, calls queued for a connection. */
+  stats(): { status: ErpsClientStatus; inFlight: number; queued: number; connections: number } {
+    let inFlight = 0;
+    for (const link of this.links) inFlight += link.inFlight;
+    return { status: this.state, inFlight, queued: this.queue.length, connections: this.links.size };
+  }
+
   /**
    * Connects (idempotent: concurrent callers share one attempt). Resolves once connected; rejects with the
    * attempt's typed error. After a failure the client keeps retrying in the background (see `reconnect`).

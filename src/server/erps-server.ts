@@ -186,6 +186,13 @@ export class ErpsServer extends Server implements CustomTransportStrategy, Sessi
     return [...this.sessions.values()].map((session) => session.info);
   }
 
+  /** Live numbers: open connections and calls running on them. */
+  stats(): { connections: number; inFlight: number } {
+    let inFlight = 0;
+    for (const session of this.sessions.values()) inFlight += session.inFlight;
+    return { connections: this.sessions.size, inFlight };
+  }
+
   /** Erps `Server.push/2` to one connection. Returns false if there is no such open connection. */
   push(connectionId: number, pattern: unknown, data: unknown): boolean {
     return this.sessions.get(connectionId)?.push(this.wirePattern(pattern), data) ?? false;
