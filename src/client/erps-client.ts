@@ -67,7 +67,8 @@ const PATTERN_CACHE_LIMIT = 1024;
  * The Erps client: a thin proxy over one persistent, self-healing connection. `send()` is a call,
  * `emit()` a cast. Registered with `ClientsModule.register([{ name, customClass: ErpsClient, options }])`.
  */
-export class ErpsClient extends ClientProxy<Record<never, Function>, ErpsClientStatus> {
+// Plain `ClientProxy` (string status) so that `ClientsModule.register({ customClass: ErpsClient })` type-checks.
+export class ErpsClient extends ClientProxy {
   private readonly dialOptions: DialOptions;
   private readonly timeoutMs: number;
   private readonly waitForReady: boolean;
@@ -168,6 +169,11 @@ export class ErpsClient extends ClientProxy<Record<never, Function>, ErpsClientS
             maxDelayMs: options.reconnect?.maxDelayMs ?? 5000,
             maxAttempts: options.reconnect?.maxAttempts ?? Infinity,
           };
+  }
+
+  /** Status changes: 'connecting', 'connected', 'disconnected', 'reconnecting', 'failed', 'closed'. */
+  override get status(): Observable<ErpsClientStatus> {
+    return super.status as Observable<ErpsClientStatus>;
   }
 
   /** The current status (also on `status` and `on('status')`). */

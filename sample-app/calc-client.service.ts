@@ -1,0 +1,31 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { ClientProxy } from '@nestjs/microservices';
+import { firstValueFrom, lastValueFrom, toArray } from 'rxjs';
+
+export const CALC = 'CALC';
+
+/** A service of the client app: it talks to the remote calculator through the injected ErpsClient. */
+@Injectable()
+export class CalcClientService {
+  constructor(@Inject(CALC) private readonly calc: ClientProxy) {}
+
+  sum(numbers: number[]): Promise<number> {
+    return firstValueFrom(this.calc.send<number>('sum', numbers));
+  }
+
+  countdown(from: number): Promise<number[]> {
+    return lastValueFrom(this.calc.send<number>('countdown', from).pipe(toArray()));
+  }
+
+  whoami(): Promise<string> {
+    return firstValueFrom(this.calc.send<string>('whoami', {}));
+  }
+
+  register(user: unknown): Promise<string> {
+    return firstValueFrom(this.calc.send<string>('user.register', user));
+  }
+
+  async audit(entry: string): Promise<void> {
+    await lastValueFrom(this.calc.emit('audit', entry));
+  }
+}
