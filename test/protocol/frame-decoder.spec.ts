@@ -1,0 +1,85 @@
+import { ErpsFrameTooLargeError, ErpsProtocolError } from '../../src/errors';
+import { encodeFrame, Frame, FrameDecoder, FrameFlags, FrameType, HEADER_BYTES } from '../../src/protocol/frame';
+
+function frames(): Buffer[] {
+  return [
+    encodeFrame(FrameType.CALL, 0, 1, Buffer.from('first call body')),
+    encodeFrame(FrameType.PING, 0, 0),
+    encodeFrame(FrameType.REPLY, FrameFlags.MORE, 0xffffffff, Buffer.alloc(300, 7)),
+    encodeFrame(FrameType.CAST, 0, 0, Buffer.from([1])),
+  ];
+}
+
+function collect(maxFrameBytes?: number): { decoder: FrameDecoder; out: Frame[] } {
+  const out: Frame[] = [];
+  // Copy bodies: views into a chunk are only valid while the chunk is.
+  const decoder = new FrameDecoder((f) => out.push({ ...f, body: Buffer.from(f.body) }), maxFrameBytes);
+  return { decoder, out };
+}
+
+const expected = [
+  { type: FrameType.CALL, flags: 0, id: 1, body: Buffer.from('first call body') },
+  { type: FrameType.PING, flags: 0, id: 0, body: Buffer.alloc(0) },
+  { type: FrameType.REPLY, flags: FrameFlags.MORE, id: 0xffffffff, body: Buffer.alloc(300, 7) },
+  { type: FrameType.CAST, flags: 0, id: 0, body: Buffer.from([1]) },
+];
+
+describe('FrameDecoder', () => {
+  const stream = Buffer.concat(frames());
+
+  it('decodes many frames from one chunk', () => {
+    const { decoder, out } = collect();
+    decoder.push(stream);
+    expect(out).toEqual(expected);
+    expect(decoder.bufferedBytes).toBe(0);
+  });
+
+  it('decodes the same frames at every split point', () => {
+    for (let at = 0; at <= stream.length; at++) {
+      const { decoder, out } = collect();
+      decoder.push(stream.subarray(0, at));
+      decoder.push(stream.subarray(at));
+      expect(out).toEqual(expected);
+    }
+  });
+
+  it('decodes the same frames fed one byte at a time', () => {
+    const { decoder, out } = collect();
+    for (let i = 0; i < stream.length; i++) decoder.push(stream.subarray(i, i + 1));
+    expect(out).toEqual(expected);
+  });
+
+  it('rejects an oversize length from the header, without allocating it', () => {
+    const { decoder, out } = collect(1024);
+    const header = Buffer.alloc(HEADER_BYTES);
+    header.writeUInt32BE(0xffffffff, 0);
+    header[4] = FrameType.CALL;
+    const allocUnsafe = jest.spyOn(Buffer, 'allocUnsafe');
+    const alloc = jest.spyOn(Buffer, 'alloc');
+    try {
+      expect(() => decoder.push(header)).toThrow(ErpsFrameTooLargeError);
+      const sizes = [...allocUnsafe.mock.calls, ...alloc.mock.calls].map((call) => call[0] as number);
+      expect(sizes.filter((size) => size > 1024)).toEqual([]);
+    } finally {
+      allocUnsafe.mockRestore();
+      alloc.mockRestore();
+    }
+    expect(out).toEqual([]);
+    // Once failed, the decoder emits nothing more.
+    decoder.push(stream);
+    expect(out).toEqual([]);
+  });
+
+  it('rejects an oversize length split across chunks too', () => {
+    const { decoder } = collect(1024);
+    const header = encodeFrame(FrameType.CALL, 0, 1, Buffer.alloc(2048)).subarray(0, HEADER_BYTES);
+    decoder.push(header.subarray(0, 3));
+    expect(() => decoder.push(header.subarray(3))).toThrow(ErpsFrameTooLargeError);
+  });
+
+  it('rejects an unknown frame type as a protocol error', () => {
+    const { decoder } = collect();
+    const garbage = Buffer.from('GET / HTTP/1.1\r\nHost: x\r\n\r\n');
+    expect(() => decoder.push(garbage)).toThrow(ErpsProtocolError);
+  });
+});

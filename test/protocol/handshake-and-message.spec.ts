@@ -1,0 +1,67 @@
+import { ErpsCodecError, ErpsProtocolError } from '../../src/errors';
+import { createCodec } from '../../src/protocol/codec';
+import { checkHello, decodeHello, decodeReject, decodeWelcome, encodeHello, encodeReject, encodeWelcome, RejectCode, WIRE_VERSION } from '../../src/protocol/handshake';
+import { decodeMessageBody, encodeMessagePrefix } from '../../src/protocol/message';
+
+const hello = { wireVersion: WIRE_VERSION, codec: 'msgpack' as const, features: 3, identifier: 'calc', version: '1.2.3' };
+const policy = { identifier: 'calc', versions: '^1.0.0', codec: 'msgpack' as const };
+
+describe('handshake frames', () => {
+  it('round-trips HELLO, WELCOME and REJECT', () => {
+    expect(decodeHello(encodeHello(hello))).toEqual(hello);
+    const welcome = { wireVersion: 1, features: 1, keepaliveMs: 5000, maxFrameBytes: 64 * 1024 * 1024 };
+    expect(decodeWelcome(encodeWelcome(welcome))).toEqual(welcome);
+    expect(decodeReject(encodeReject({ code: 4, reason: 'versión fuera de rango' }))).toEqual({ code: 4, reason: 'versión fuera de rango' });
+  });
+
+  it('refuses malformed HELLO bodies', () => {
+    const good = encodeHello(hello);
+    const bad = [Buffer.alloc(0), Buffer.from('HTTP/1.1 200'), good.subarray(0, good.length - 1), Buffer.concat([good, Buffer.from([0])])];
+    const noMagic = Buffer.from(good);
+    noMagic[0] = 0x58;
+    const badCodec = Buffer.from(good);
+    badCodec[5] = 9;
+    for (const body of [...bad, noMagic, badCodec]) expect(() => decodeHello(body)).toThrow(ErpsProtocolError);
+    expect(() => encodeHello({ ...hello, identifier: 'x'.repeat(65) })).toThrow(ErpsProtocolError);
+  });
+
+  it('decides on a HELLO: identifier, semver range, codec, wire version', () => {
+    expect(checkHello(hello, policy)).toBeNull();
+    expect(checkHello({ ...hello, identifier: 'other' }, policy)).toMatchObject({ code: RejectCode.IDENTIFIER, reason: expect.stringContaining('"other"') });
+    expect(checkHello({ ...hello, version: '2.0.0' }, policy)).toMatchObject({ code: RejectCode.VERSION, reason: expect.stringContaining('^1.0.0') });
+    expect(checkHello({ ...hello, version: 'banana' }, policy)).toMatchObject({ code: RejectCode.VERSION });
+    expect(checkHello({ ...hello, codec: 'json' }, policy)).toMatchObject({ code: RejectCode.CODEC });
+    expect(checkHello({ ...hello, wireVersion: 9 }, policy)).toMatchObject({ code: RejectCode.WIRE_VERSION });
+  });
+});
+
+describe('message bodies', () => {
+  it('round-trips pattern, metadata and payload', () => {
+    const meta = Buffer.from([1, 2, 3]);
+    const payload = Buffer.from('payload bytes');
+    const body = Buffer.concat([encodeMessagePrefix(Buffer.from('{"cmd":"sum"}'), meta), payload]);
+    const decoded = decodeMessageBody(body);
+    expect(decoded.pattern).toBe('{"cmd":"sum"}');
+    expect(decoded.meta).toEqual(meta);
+    expect(decoded.payload).toEqual(payload);
+    expect(decodeMessageBody(encodeMessagePrefix(Buffer.from('p'), null)).meta).toBeNull();
+  });
+
+  it('refuses truncated bodies', () => {
+    const body = Buffer.concat([encodeMessagePrefix(Buffer.from('pattern'), Buffer.alloc(10)), Buffer.from('x')]);
+    for (const cut of [0, 1, 5, 9, 12]) expect(() => decodeMessageBody(body.subarray(0, cut))).toThrow(ErpsProtocolError);
+  });
+});
+
+describe('codecs', () => {
+  it.each(['msgpack', 'json'] as const)('%s round-trips plain data and never pollutes Object.prototype', (name) => {
+    const codec = createCodec(name);
+    const value = { a: 1, list: [1, 'two', null, { deep: true }], text: 'émoji 🎉' };
+    expect(codec.decode(codec.encode(value))).toEqual(value);
+    const hostile = name === 'json' ? Buffer.from('{"__proto__":{"polluted":true},"constructor":{"prototype":{"polluted":true}}}') : createCodec('msgpack').encode(JSON.parse('{"__proto__":{"polluted":true}}'));
+    const decoded = codec.decode(hostile) as Record<string, unknown>;
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+    expect(Object.getPrototypeOf(decoded)).toBe(Object.prototype);
+    expect(() => codec.decode(Buffer.from([0xc1, 0xff, 0x00]))).toThrow(ErpsCodecError);
+  });
+});
