@@ -2,6 +2,7 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import { Controller, Injectable } from '@nestjs/common';
 import { Ctx, MessagePattern, Payload } from '@nestjs/microservices';
 import { ErpsContext, LocalOnly, RemoteOnly } from 'nestjs-erps';
+import { Observable } from 'rxjs';
 import { Probe } from './calc.controller';
 
 export interface Universe {
@@ -55,6 +56,18 @@ export class FeaturesController {
   localOnly(): string {
     this.probe.calls.push('local.only');
     return 'local ok';
+  }
+
+  /** Never answers; counts subscriptions and teardowns, so tests can see a CANCEL reach the server. */
+  @MessagePattern('stall')
+  stall(): Observable<never> {
+    return new Observable<never>(() => {
+      this.probe.active++;
+      return () => {
+        this.probe.active--;
+        this.probe.torndown++;
+      };
+    });
   }
 
   @MessagePattern('zeros')
