@@ -18,3 +18,6 @@ export { ErpsRecord, ErpsRecordBuilder } from './client/erps-record.js';
 export type { ForwardContextOptions } from './forward-context.js';
 export type { CompressionOptions, CompressionAlgorithm } from './connection/compression.js';
 export { MAX_HEADERS, MAX_HEADER_NAME_BYTES, MAX_HEADER_VALUE_BYTES } from './protocol/headers.js';
+export { ErpsAllow, ErpsAllowGuard } from './nest/erps-allow.js';
+export type { ErpsAllowRule } from './nest/erps-allow.js';
+export type { ErpsAuthorizeRequest } from './server/erps-server-options.js';

@@ -16,8 +16,8 @@ import {
 } from '../errors.js';
 import { createCodec } from '../protocol/codec.js';
 import { DEFAULT_MAX_FRAME_BYTES } from '../protocol/frame.js';
-import { assertIdentifier, Hello, WIRE_VERSION } from '../protocol/handshake.js';
-import { loadTlsMaterial } from '../tls/tls-options.js';
+import { assertIdentifier, Hello, RejectCode, WIRE_VERSION } from '../protocol/handshake.js';
+import { loadTlsMaterial, secureOptions, watchTlsFiles } from '../tls/tls-options.js';
 import { backoffDelay } from './backoff.js';
 import { ErpsRecord } from './erps-record.js';
 import { buildMeta, validateHeaders } from '../protocol/headers.js';
@@ -62,6 +62,7 @@ interface QueuedCall {
 }
 
 const PATTERN_CACHE_LIMIT = 1024;
+const RETRYABLE_REJECTS = new Set<number>([RejectCode.SERVER_FULL, RejectCode.SHUTTING_DOWN]);
 
 /**
  * The Erps client: a thin proxy over one persistent, self-healing connection. `send()` is a call,
@@ -85,6 +86,7 @@ export class ErpsClient extends ClientProxy {
   private reconnectTimer: NodeJS.Timeout | undefined;
   private outcome: { promise: Promise<void>; resolve(): void; reject(err: Error): void } | undefined;
   private failure: Error | undefined;
+  private stopWatching: () => void = () => undefined;
   private queue: QueuedCall[] = [];
   private readonly compression: FrameCompressor | undefined;
   private readonly pushSubject = new Subject<ErpsPush>();
@@ -122,9 +124,7 @@ export class ErpsClient extends ClientProxy {
       tlsOptions = {
         minVersion: 'TLSv1.2',
         ...material.rest,
-        ca: material.ca,
-        cert: material.cert,
-        key: material.key,
+        ...secureOptions(material),
         ...(serverName !== undefined ? { servername: serverName, checkServerIdentity: checkAgainst(serverName) } : {}),
       };
     } else if (transport === 'local') {
@@ -158,6 +158,7 @@ export class ErpsClient extends ClientProxy {
       connection,
       timeoutMs: options.connectTimeoutMs ?? 10_000,
     };
+    if (tlsOptions !== undefined) this.stopWatching = watchTlsFiles(options.tls, () => this.reloadFromWatch());
     this.timeoutMs = options.timeoutMs ?? 5000;
     this.waitForReady = options.waitForReady ?? false;
     this.maxQueued = options.maxQueued ?? 1000;
@@ -201,10 +202,29 @@ export class ErpsClient extends ClientProxy {
     return outcome;
   }
 
+  /**
+   * Re-reads the certificate files (or PEM options): the next connection uses them; the current one is kept.
+   * Throws ErpsConfigError (and keeps the old certificates) if they cannot be read.
+   */
+  reloadTls(): void {
+    if (this.dialOptions.tls === undefined) throw new ErpsConfigError('ErpsClient.reloadTls(): the transport is not "tls"');
+    const material = loadTlsMaterial(this.options.tls, 'ErpsClient');
+    this.dialOptions.tls = { ...this.dialOptions.tls, ...secureOptions(material) };
+  }
+
+  private reloadFromWatch(): void {
+    try {
+      this.reloadTls();
+    } catch (err) {
+      new Logger('ErpsClient').error(`TLS reload failed, keeping the previous certificates: ${describeError(err)}`);
+    }
+  }
+
   /** Closes every connection; pending and queued calls fail with ErpsClosedError. */
   async close(): Promise<void> {
     if (this.state === 'closed') return;
     this.setStatus('closed');
+    this.stopWatching();
     this.pushSubject.complete();
     clearTimeout(this.reconnectTimer);
     this.reconnectTimer = undefined;
@@ -436,7 +456,8 @@ export class ErpsClient extends ClientProxy {
     } catch (err) {
       const error = err as Error;
       this.settleOutcome(error);
-      if (error instanceof ErpsHandshakeError) this.fail(error);
+      // A REJECT would come again for the same HELLO, except "server full" and "shutting down": those pass.
+      if (error instanceof ErpsHandshakeError && !RETRYABLE_REJECTS.has(error.rejectCode ?? 0)) this.fail(error);
       else this.scheduleReconnect(error);
     } finally {
       this.attemptInFlight = false;

@@ -74,16 +74,63 @@ function createJsonCodec(): PayloadCodec {
 
 export const CODEC_NAMES: readonly CodecName[] = ['msgpack', 'json'];
 
+export const DEFAULT_MAX_DEPTH = 64;
+
+export interface CodecOptions {
+  /** Deepest nesting of arrays, objects, Maps and Sets accepted when decoding. Default 64. */
+  maxDepth?: number;
+}
+
+/** True if `root` nests containers deeper than `maxDepth` (iterative: hostile input cannot blow the stack here). */
+export function nestsDeeperThan(root: unknown, maxDepth: number): boolean {
+  if (root === null || typeof root !== 'object') return false;
+  const nodes: object[] = [root];
+  const depths: number[] = [1];
+  while (nodes.length > 0) {
+    const node = nodes.pop()!;
+    const depth = depths.pop()!;
+    if (depth > maxDepth) return true;
+    if (ArrayBuffer.isView(node) || node instanceof Date) continue;
+    const children: Iterable<unknown> = Array.isArray(node)
+      ? node
+      : node instanceof Map
+        ? [...node.keys(), ...node.values()]
+        : node instanceof Set
+          ? node
+          : Object.values(node);
+    for (const child of children) {
+      if (child !== null && typeof child === 'object') {
+        nodes.push(child);
+        depths.push(depth + 1);
+      }
+    }
+  }
+  return false;
+}
+
 /** A fresh codec instance (msgpackr keeps per-instance buffers: one per connection side is fine). */
-export function createCodec(name: CodecName = 'msgpack'): PayloadCodec {
+export function createCodec(name: CodecName = 'msgpack', options: CodecOptions = {}): PayloadCodec {
+  let codec: PayloadCodec;
   switch (name) {
     case 'msgpack':
-      return createMsgpackCodec();
+      codec = createMsgpackCodec();
+      break;
     case 'json':
-      return createJsonCodec();
+      codec = createJsonCodec();
+      break;
     default:
       throw new ErpsCodecError(`unknown codec "${String(name)}" (expected one of: ${CODEC_NAMES.join(', ')})`);
   }
+  const maxDepth = options.maxDepth ?? DEFAULT_MAX_DEPTH;
+  const decode = codec.decode;
+  return {
+    ...codec,
+    decode(bytes) {
+      const value = decode(bytes);
+      if (nestsDeeperThan(value, maxDepth)) throw new ErpsCodecError(`payload nests deeper than maxDepth (${maxDepth})`);
+      return value;
+    },
+  };
 }
 
 export function codecNameFromId(id: number): CodecName | undefined {

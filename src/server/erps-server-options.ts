@@ -2,6 +2,15 @@ import type { CodecName } from '../protocol/codec.js';
 import type { ErpsTlsOptions } from '../tls/tls-options.js';
 import type { CompressionOptions } from '../connection/compression.js';
 import type { ForwardContextOptions } from '../forward-context.js';
+import type { PeerIdentity } from '../tls/peer-identity.js';
+
+/** What `authorize` decides on: who asks, for which pattern, call or cast. */
+export interface ErpsAuthorizeRequest {
+  peer: PeerIdentity | undefined;
+  pattern: string;
+  kind: 'call' | 'cast';
+  connectionId: number;
+}
 
 /** 'tls' = mutual TLS; 'tcp' = plain TCP (development); 'local' = in-process, no socket (Erps `transport: false`). */
 export type ErpsTransportKind = 'tls' | 'tcp' | 'local';
@@ -41,4 +50,16 @@ export interface ErpsServerOptions {
   compression?: CompressionOptions;
   /** Re-enter the caller's AsyncLocalStorage store around each handler (Erps `forward_callers`). */
   forwardContext?: ForwardContextOptions<any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+  /** Most open connections (handshaking included); beyond it new ones get REJECT "server full". Default 10000. */
+  maxConnections?: number;
+  /** Most calls running on one connection; excess calls get an ERPS_BUSY error reply. Default 1000. */
+  maxInFlightPerConnection?: number;
+  /** Close a connection with no CALL/CAST and nothing running for this long (ms); 0 = never. Default 0. */
+  idleTimeoutMs?: number;
+  /** Deepest nesting of arrays/objects accepted in a decoded payload or header map. Default 64. */
+  maxDepth?: number;
+  /** Decides per message whether the peer may call/cast the pattern; denied calls get ERPS_FORBIDDEN. */
+  authorize?: (request: ErpsAuthorizeRequest) => boolean | Promise<boolean>;
+  /** Decides right after the TLS handshake whether a peer may connect at all (REJECT "unauthorized"). */
+  allowPeers?: (peer: PeerIdentity | undefined) => boolean;
 }

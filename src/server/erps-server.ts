@@ -7,15 +7,15 @@ import semver from 'semver';
 import { connectable, finalize, isObservable, Subject } from 'rxjs';
 import { CustomTransportStrategy, MessageHandler, Server } from '@nestjs/microservices';
 import { ErpsConfigError, describeError } from '../errors.js';
-import { createCodec } from '../protocol/codec.js';
+import { createCodec, DEFAULT_MAX_DEPTH } from '../protocol/codec.js';
 import { DEFAULT_MAX_FRAME_BYTES } from '../protocol/frame.js';
-import { assertIdentifier, HandshakePolicy } from '../protocol/handshake.js';
-import { loadTlsMaterial } from '../tls/tls-options.js';
+import { assertIdentifier, HandshakePolicy, Reject, RejectCode } from '../protocol/handshake.js';
+import { loadTlsMaterial, secureOptions, watchTlsFiles } from '../tls/tls-options.js';
 import { peerIdentityOf } from '../tls/peer-identity.js';
 import { CallReply, internalError } from './call-reply.js';
 import { ErpsContext, ErpsSessionInfo } from './erps-context.js';
 import { ErpsServerOptions } from './erps-server-options.js';
-import { ServerSession, SessionHost } from './session.js';
+import { ServerSession, SessionHost, SessionLimits } from './session.js';
 import type { ConnectionOptions } from '../connection/connection.js';
 import { listenLocal } from '../connection/local-registry.js';
 import type { SplitMeta } from '../protocol/headers.js';
@@ -58,6 +58,11 @@ export class ErpsServer extends Server implements CustomTransportStrategy, Sessi
   /** Nest's own no-op start hook, to skip the hook machinery when nobody installed one. */
   private readonly defaultStartHook: unknown = (this as unknown as { onProcessingStartHook?: unknown }).onProcessingStartHook;
   private closing: Promise<void> | undefined;
+  readonly limits: SessionLimits;
+  private readonly maxConnections: number;
+  /** Sessions accepted and not yet closed, handshaking ones included (for maxConnections). */
+  private live = 0;
+  private stopWatching: () => void = () => undefined;
 
   constructor(readonly options: ErpsServerOptions = {}) {
     super();
@@ -83,6 +88,12 @@ export class ErpsServer extends Server implements CustomTransportStrategy, Sessi
       keepaliveMs: options.keepaliveMs ?? 5000,
       maxMissedPings: options.maxMissedPings ?? 2,
     };
+    this.maxConnections = options.maxConnections ?? 10_000;
+    this.limits = {
+      maxInFlightPerConnection: options.maxInFlightPerConnection ?? 1000,
+      idleTimeoutMs: options.idleTimeoutMs ?? 0,
+      maxDepth: options.maxDepth ?? DEFAULT_MAX_DEPTH,
+    };
     const transport = options.transport ?? 'tls';
     this.transport = transport;
     this.compressionThreshold = options.compression ? (options.compression.threshold ?? 1024) : undefined;
@@ -91,10 +102,9 @@ export class ErpsServer extends Server implements CustomTransportStrategy, Sessi
       const material = loadTlsMaterial(options.tls, 'ErpsServer');
       this.tlsContext = {
         minVersion: 'TLSv1.2',
+        handshakeTimeout: this.handshakeTimeoutMs,
         ...material.rest,
-        ca: material.ca,
-        cert: material.cert,
-        key: material.key,
+        ...secureOptions(material),
         requestCert: material.rest.requestCert ?? true,
         rejectUnauthorized: material.rest.rejectUnauthorized ?? true,
       };
@@ -129,6 +139,7 @@ export class ErpsServer extends Server implements CustomTransportStrategy, Sessi
       });
     }
     this.server = server;
+    if (server instanceof tls.Server) this.stopWatching = watchTlsFiles(this.options.tls, () => this.reloadFromWatch());
     let listening = false;
     server.on('error', (err) => {
       if (!listening) return callback(err);
@@ -159,7 +170,35 @@ export class ErpsServer extends Server implements CustomTransportStrategy, Sessi
     return this.closing;
   }
 
+  /**
+   * Re-reads the certificate files (or PEM options) and installs them with `setSecureContext`: established
+   * connections are kept, new ones use the new certificates and CRL. Throws ErpsConfigError (and keeps the old
+   * certificates) if the files cannot be read or do not form a valid context.
+   */
+  reloadTls(): void {
+    if (!(this.server instanceof tls.Server)) throw new ErpsConfigError('ErpsServer.reloadTls(): not listening with transport "tls"');
+    const material = loadTlsMaterial(this.options.tls, 'ErpsServer');
+    const context = { ...this.tlsContext, ...secureOptions(material) };
+    try {
+      this.server.setSecureContext(context);
+    } catch (err) {
+      throw new ErpsConfigError(`ErpsServer.reloadTls(): ${describeError(err)}`);
+    }
+    Object.assign(this.tlsContext!, secureOptions(material));
+    this.events.emit('tlsReloaded');
+  }
+
+  private reloadFromWatch(): void {
+    try {
+      this.reloadTls();
+      this.logger.log('TLS certificates reloaded');
+    } catch (err) {
+      this.logger.error(`TLS reload failed, keeping the previous certificates: ${describeError(err)}`);
+    }
+  }
+
   private async shutDown(): Promise<void> {
+    this.stopWatching();
     const server = this.server;
     this.stopLocal?.();
     if (server === undefined && this.stopLocal === undefined) return;
@@ -218,6 +257,7 @@ export class ErpsServer extends Server implements CustomTransportStrategy, Sessi
       socket.destroy();
       return;
     }
+    this.live++;
     new ServerSession({ socket, remoteAddress: undefined, remotePort: undefined, peer: undefined, remote: false }, this);
   }
 
@@ -227,6 +267,7 @@ export class ErpsServer extends Server implements CustomTransportStrategy, Sessi
       return;
     }
     socket.setNoDelay(true);
+    this.live++;
     new ServerSession(
       {
         socket,
@@ -246,13 +287,25 @@ export class ErpsServer extends Server implements CustomTransportStrategy, Sessi
     this.events.emit('connection', session.info);
   }
 
-  sessionClosed(session: ServerSession, reason: Error | undefined): void {
+  sessionClosed(session: ServerSession, reason: Error | undefined, opened: boolean): void {
+    this.live--;
     this.sessions.delete(session.id);
-    this.events.emit('disconnect', session.info, reason);
+    if (opened || reason !== undefined) this.events.emit('disconnect', session.info, reason);
   }
 
   handshakeRejected(session: ServerSession, reason: string): void {
     this.events.emit('handshakeRejected', session.info, reason);
+  }
+
+  admit(session: ServerSession): Reject | null {
+    const peer = session.info.peer;
+    if (this.options.allowPeers !== undefined && !this.options.allowPeers(peer)) {
+      return { code: RejectCode.UNAUTHORIZED, reason: `peer ${peer?.cn === undefined ? '(no certificate)' : `"${peer.cn}"`} is not allowed to connect` };
+    }
+    if (this.live > this.maxConnections) {
+      return { code: RejectCode.SERVER_FULL, reason: `server full (maxConnections ${this.maxConnections}); try again later` };
+    }
+    return null;
   }
 
   hasCallHandler(pattern: string): boolean {
@@ -262,7 +315,31 @@ export class ErpsServer extends Server implements CustomTransportStrategy, Sessi
 
   invokeCall(pattern: string, data: unknown, ctx: ErpsContext, reply: CallReply, meta: SplitMeta): void {
     const handler = this.findHandler(pattern)!;
-    this.inCallerContext(meta, () => this.runCall(handler, data, ctx, reply));
+    this.whenAuthorized(pattern, 'call', ctx, (allowed) => {
+      if (allowed) this.inCallerContext(meta, () => this.runCall(handler, data, ctx, reply));
+      else reply.error(internalError(`peer ${describePeer(ctx)} may not call "${pattern}"`, 'ERPS_FORBIDDEN'));
+    });
+  }
+
+  /** Runs `then` with the `authorize` hook's verdict (at once when there is no hook or it answers synchronously). */
+  private whenAuthorized(pattern: string, kind: 'call' | 'cast', ctx: ErpsContext, then: (allowed: boolean) => void): void {
+    const authorize = this.options.authorize;
+    if (authorize === undefined) return then(true);
+    let verdict: boolean | Promise<boolean>;
+    try {
+      verdict = authorize({ peer: ctx.peer, pattern, kind, connectionId: ctx.connectionId });
+    } catch (err) {
+      this.logger.error(`authorize() threw, denying: ${describeError(err)}`);
+      return then(false);
+    }
+    if (typeof verdict === 'boolean') return then(verdict);
+    Promise.resolve(verdict).then(
+      (allowed) => then(allowed === true),
+      (err: unknown) => {
+        this.logger.error(`authorize() rejected, denying: ${describeError(err)}`);
+        then(false);
+      },
+    );
   }
 
   private runCall(handler: MessageHandler, data: unknown, ctx: ErpsContext, reply: CallReply): void {
@@ -288,7 +365,10 @@ export class ErpsServer extends Server implements CustomTransportStrategy, Sessi
       this.castDropped(pattern, 'no @EventPattern handler for it');
       return;
     }
-    this.inCallerContext(meta, () => this.runEvent(handler, data, ctx));
+    this.whenAuthorized(pattern, 'cast', ctx, (allowed) => {
+      if (allowed) this.inCallerContext(meta, () => this.runEvent(handler, data, ctx));
+      else this.castDropped(pattern, `peer ${describePeer(ctx)} may not cast it`);
+    });
   }
 
   /**
@@ -362,3 +442,7 @@ export class ErpsServer extends Server implements CustomTransportStrategy, Sessi
 }
 
 function noop(): void {}
+
+function describePeer(ctx: ErpsContext): string {
+  return ctx.peer?.cn !== undefined ? `"${ctx.peer.cn}"` : ctx.isRemote() ? '(no certificate)' : '(local)';
+}

@@ -3,7 +3,7 @@ import { ErpsConnection, ConnectionOptions } from '../connection/connection.js';
 import { ErpsProtocolError, describeError } from '../errors.js';
 import { createCodec, PayloadCodec } from '../protocol/codec.js';
 import { Frame, FrameType } from '../protocol/frame.js';
-import { checkHello, decodeHello, encodeReject, encodeWelcome, HandshakePolicy, RejectCode, WIRE_VERSION } from '../protocol/handshake.js';
+import { checkHello, decodeHello, encodeReject, encodeWelcome, HandshakePolicy, Reject, WIRE_VERSION } from '../protocol/handshake.js';
 import { decodeMessageBody, encodeMessagePrefix } from '../protocol/message.js';
 import { splitMeta, SplitMeta } from '../protocol/headers.js';
 import { algorithmFromFeatures, COMPRESSION_FEATURES, FrameCompressor } from '../connection/compression.js';
@@ -18,6 +18,9 @@ export interface SessionHost {
   readonly handshakeTimeoutMs: number;
   /** Compression this server allows (threshold in bytes); undefined = off. */
   readonly compressionThreshold: number | undefined;
+  readonly limits: SessionLimits;
+  /** Whether this connection may proceed (allowPeers, maxConnections): null, or the REJECT to send. */
+  admit(session: ServerSession): Reject | null;
   /** A CALL arrived for `pattern`; false if there is no message handler for it. */
   hasCallHandler(pattern: string): boolean;
   invokeCall(pattern: string, data: unknown, ctx: ErpsContext, reply: CallReply, meta: SplitMeta): void;
@@ -25,8 +28,16 @@ export interface SessionHost {
   /** A CAST could not be delivered (a cast has no reply, so the server only logs it). */
   castDropped(pattern: string, reason: string): void;
   sessionOpened(session: ServerSession): void;
-  sessionClosed(session: ServerSession, reason: Error | undefined): void;
+  /** Every session ends here once; `opened` tells whether its handshake had succeeded. */
+  sessionClosed(session: ServerSession, reason: Error | undefined, opened: boolean): void;
   handshakeRejected(session: ServerSession, reason: string): void;
+}
+
+export interface SessionLimits {
+  maxInFlightPerConnection: number;
+  /** 0 = no idle timeout. */
+  idleTimeoutMs: number;
+  maxDepth: number;
 }
 
 export interface SessionEndpoint {
@@ -49,6 +60,7 @@ export class ServerSession implements ErpsPushChannel {
   private codec: PayloadCodec | undefined;
   private readonly active = new Map<number, CallReply>();
   private handshakeTimer: NodeJS.Timeout | undefined;
+  private idleTimer: NodeJS.Timeout | undefined;
   private drained: (() => void) | undefined;
   private readonly finishReply = (reply: CallReply): void => {
     this.active.delete(reply.id);
@@ -135,15 +147,16 @@ export class ServerSession implements ErpsPushChannel {
     if (this.state !== 'handshake') throw new ErpsProtocolError('HELLO after the handshake');
     clearTimeout(this.handshakeTimer);
     const hello = decodeHello(frame.body);
-    const reject = checkHello(hello, this.host.policy);
+    const reject = this.host.admit(this) ?? checkHello(hello, this.host.policy);
     if (reject !== null) {
       this.connection.send(FrameType.REJECT, 0, 0, encodeReject(reject));
       this.host.handshakeRejected(this, reject.reason);
       this.connection.close();
       return;
     }
-    this.codec = createCodec(hello.codec);
+    this.codec = createCodec(hello.codec, { maxDepth: this.host.limits.maxDepth });
     this.state = 'open';
+    this.startIdleTimer();
     const { keepaliveMs, maxFrameBytes } = this.host.connectionOptions;
     const threshold = this.host.compressionThreshold;
     const features = threshold === undefined ? 0 : hello.features & COMPRESSION_FEATURES;
@@ -163,9 +176,15 @@ export class ServerSession implements ErpsPushChannel {
     const id = frame.id;
     if (this.active.has(id)) throw new ErpsProtocolError(`request id ${id} reused while still pending`);
     const message = decodeMessageBody(frame.body);
+    this.idleTimer?.refresh();
     const reply = new CallReply(this.connection, codec, id, this.finishReply);
     if (this.state !== 'open') {
       reply.error(internalError('server is shutting down', 'ERPS_GOAWAY'));
+      return;
+    }
+    const { maxInFlightPerConnection } = this.host.limits;
+    if (this.active.size >= maxInFlightPerConnection) {
+      reply.error(internalError(`too many calls in flight on this connection (maxInFlightPerConnection ${maxInFlightPerConnection})`, 'ERPS_BUSY'));
       return;
     }
     if (!this.host.hasCallHandler(message.pattern)) {
@@ -190,6 +209,7 @@ export class ServerSession implements ErpsPushChannel {
   private onCast(frame: Frame): void {
     const codec = this.requireOpen('CAST');
     const message = decodeMessageBody(frame.body);
+    this.idleTimer?.refresh();
     let data: unknown;
     let meta: SplitMeta;
     try {
@@ -207,13 +227,25 @@ export class ServerSession implements ErpsPushChannel {
     return meta === null ? NO_META : splitMeta(codec.decode(meta));
   }
 
+  /** Closes the connection when it has carried no CALL/CAST and run nothing for idleTimeoutMs. */
+  private startIdleTimer(): void {
+    const idleMs = this.host.limits.idleTimeoutMs;
+    if (idleMs <= 0) return;
+    this.idleTimer = setTimeout(() => {
+      if (this.active.size > 0) return this.idleTimer?.refresh();
+      this.connection.close(new ErpsProtocolError(`idle for ${idleMs} ms (idleTimeoutMs)`));
+    }, idleMs);
+    this.idleTimer.unref();
+  }
+
   private onClose(reason: Error | undefined): void {
     clearTimeout(this.handshakeTimer);
+    clearTimeout(this.idleTimer);
     const wasOpen = this.state !== 'handshake';
     this.state = 'closed';
     for (const reply of [...this.active.values()]) reply.cancel();
     this.active.clear();
     this.drained?.();
-    if (wasOpen || reason !== undefined) this.host.sessionClosed(this, reason);
+    this.host.sessionClosed(this, reason, wasOpen);
   }
 }

@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, type Stats, unwatchFile, watchFile } from 'node:fs';
 import type { ConnectionOptions, TlsOptions } from 'node:tls';
 import { ErpsConfigError, describeError } from '../errors.js';
 
@@ -8,13 +8,21 @@ type Pem = string | Buffer | Array<string | Buffer>;
  * Certificates as PEM (`ca`, `cert`, `key`) or as file paths (`caFile`, `certFile`, `keyFile`).
  * Any other Node TLS option passes through unchanged (ciphers, minVersion, passphrase, ...).
  */
-export interface ErpsTlsOptions extends Omit<TlsOptions & ConnectionOptions, 'ca' | 'cert' | 'key'> {
+export interface ErpsTlsOptions extends Omit<TlsOptions & ConnectionOptions, 'ca' | 'cert' | 'key' | 'crl'> {
   ca?: Pem;
   cert?: Pem;
   key?: Pem;
+  /** Certificate revocation list(s) (PEM): a revoked peer certificate fails the handshake. */
+  crl?: Pem;
   caFile?: string;
   certFile?: string;
   keyFile?: string;
+  crlFile?: string;
+  /**
+   * Re-read the files when they change (`reloadTls()` on each change), polling every `intervalMs`
+   * (default 1000). Established connections are kept; new ones use the new certificates.
+   */
+  watch?: boolean | { intervalMs?: number };
   /**
    * Client only: the name the server certificate must carry (checked instead of `host`), and sent as SNI.
    * Use it when you dial an address the certificate does not name.
@@ -27,7 +35,8 @@ export interface TlsMaterial {
   cert: Pem;
   key: Pem;
   /** The pass-through Node TLS options, without our own keys. */
-  rest: Omit<ErpsTlsOptions, 'ca' | 'cert' | 'key' | 'caFile' | 'certFile' | 'keyFile' | 'serverName'>;
+  crl: Pem | undefined;
+  rest: Omit<ErpsTlsOptions, 'ca' | 'cert' | 'key' | 'crl' | 'caFile' | 'certFile' | 'keyFile' | 'crlFile' | 'serverName' | 'watch'>;
 }
 
 function readPem(path: string, what: string, owner: string): Buffer {
@@ -43,7 +52,7 @@ function readPem(path: string, what: string, owner: string): Buffer {
  * naming whatever is missing: mutual TLS needs all three on both sides.
  */
 export function loadTlsMaterial(options: ErpsTlsOptions | undefined, owner: string): TlsMaterial {
-  const { ca, cert, key, caFile, certFile, keyFile, serverName: _serverName, ...rest } = options ?? {};
+  const { ca, cert, key, crl, caFile, certFile, keyFile, crlFile, serverName: _serverName, watch: _watch, ...rest } = options ?? {};
   const material = {
     ca: ca ?? (caFile !== undefined ? readPem(caFile, 'ca', owner) : undefined),
     cert: cert ?? (certFile !== undefined ? readPem(certFile, 'cert', owner) : undefined),
@@ -57,5 +66,36 @@ export function loadTlsMaterial(options: ErpsTlsOptions | undefined, owner: stri
         `Run "npm run certs" for development certificates, or set transport: 'tcp' for plain TCP in development.`,
     );
   }
-  return { ca: material.ca!, cert: material.cert!, key: material.key!, rest };
+  const revoked = crl ?? (crlFile !== undefined ? readPem(crlFile, 'crl', owner) : undefined);
+  return { ca: material.ca!, cert: material.cert!, key: material.key!, crl: revoked, rest };
+}
+
+/** Node TLS options from loaded material (`crl` only when there is one). */
+export function secureOptions(material: TlsMaterial): { ca: Pem; cert: Pem; key: Pem; crl?: Pem } {
+  return material.crl === undefined
+    ? { ca: material.ca, cert: material.cert, key: material.key }
+    : { ca: material.ca, cert: material.cert, key: material.key, crl: material.crl };
+}
+
+/**
+ * Polls the certificate files named in `options` and calls `onChange` when one changes (tls.watch).
+ * Returns the function that stops watching. Nothing to watch without files or without `watch`.
+ */
+export function watchTlsFiles(options: ErpsTlsOptions | undefined, onChange: () => void): () => void {
+  if (!options?.watch) return () => undefined;
+  const intervalMs = typeof options.watch === 'object' ? (options.watch.intervalMs ?? 1000) : 1000;
+  const files = [options.caFile, options.certFile, options.keyFile, options.crlFile].filter((file): file is string => file !== undefined);
+  let pending: NodeJS.Timeout | undefined;
+  const changed = (current: Stats, previous: Stats): void => {
+    if (current.mtimeMs === previous.mtimeMs && current.size === previous.size) return;
+    // Files of a rotation usually change together: one reload for the batch.
+    clearTimeout(pending);
+    pending = setTimeout(onChange, 50);
+    pending.unref();
+  };
+  for (const file of files) watchFile(file, { interval: intervalMs, persistent: false }, changed);
+  return () => {
+    clearTimeout(pending);
+    for (const file of files) unwatchFile(file, changed);
+  };
 }
