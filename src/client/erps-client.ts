@@ -17,7 +17,7 @@ import {
 import { createCodec } from '../protocol/codec.js';
 import { DEFAULT_MAX_FRAME_BYTES } from '../protocol/frame.js';
 import { assertIdentifier, Hello, RejectCode, WIRE_VERSION } from '../protocol/handshake.js';
-import { loadTlsMaterial, secureOptions, watchTlsFiles } from '../tls/tls-options.js';
+import { assertUsable, loadTlsMaterial, secureOptions, watchTlsFiles } from '../tls/tls-options.js';
 import { backoffDelay } from './backoff.js';
 import { ErpsRecord } from './erps-record.js';
 import { buildMeta, validateHeaders } from '../protocol/headers.js';
@@ -120,6 +120,7 @@ export class ErpsClient extends ClientProxy {
     let tlsOptions: TlsConnectionOptions | undefined;
     if (transport === 'tls') {
       const material = loadTlsMaterial(options.tls, 'ErpsClient');
+      assertUsable(material, 'ErpsClient');
       const serverName = options.tls?.serverName;
       tlsOptions = {
         minVersion: 'TLSv1.2',

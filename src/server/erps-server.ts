@@ -10,7 +10,7 @@ import { ErpsConfigError, describeError } from '../errors.js';
 import { createCodec, DEFAULT_MAX_DEPTH } from '../protocol/codec.js';
 import { DEFAULT_MAX_FRAME_BYTES } from '../protocol/frame.js';
 import { assertIdentifier, HandshakePolicy, Reject, RejectCode } from '../protocol/handshake.js';
-import { loadTlsMaterial, secureOptions, watchTlsFiles } from '../tls/tls-options.js';
+import { assertUsable, loadTlsMaterial, secureOptions, watchTlsFiles } from '../tls/tls-options.js';
 import { peerIdentityOf } from '../tls/peer-identity.js';
 import { CallReply, internalError } from './call-reply.js';
 import { ErpsContext, ErpsSessionInfo } from './erps-context.js';
@@ -100,6 +100,7 @@ export class ErpsServer extends Server implements CustomTransportStrategy, Sessi
     this.forwardContext = options.forwardContext;
     if (transport === 'tls') {
       const material = loadTlsMaterial(options.tls, 'ErpsServer');
+      assertUsable(material, 'ErpsServer');
       this.tlsContext = {
         minVersion: 'TLSv1.2',
         handshakeTimeout: this.handshakeTimeoutMs,

@@ -1,3 +1,4 @@
+import 'reflect-metadata'; // @peculiar/x509 (through tsyringe) needs the Reflect polyfill loaded first
 import { webcrypto } from 'node:crypto';
 
 type CryptoKey = webcrypto.CryptoKey;
@@ -113,7 +114,8 @@ export async function createCrl(ca: CertificateAuthority, revokedSerials: string
     signingAlgorithm: ALG,
     entries: revokedSerials.map((serialNumber) => ({ serialNumber, revocationDate: new Date(Date.now() - 60_000) })),
   });
-  return crl.toString('pem');
+  // OpenSSL (and so Node) reads CRLs under the "X509 CRL" PEM label.
+  return x509.PemConverter.encode(crl.rawData, 'X509 CRL');
 }
 
 /** File paths shaped for `tls: { caFile, certFile, keyFile }`. */

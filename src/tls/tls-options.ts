@@ -1,5 +1,5 @@
 import { readFileSync, type Stats, unwatchFile, watchFile } from 'node:fs';
-import type { ConnectionOptions, TlsOptions } from 'node:tls';
+import { createSecureContext, type ConnectionOptions, type SecureContextOptions, type TlsOptions } from 'node:tls';
 import { ErpsConfigError, describeError } from '../errors.js';
 
 type Pem = string | Buffer | Array<string | Buffer>;
@@ -68,6 +68,15 @@ export function loadTlsMaterial(options: ErpsTlsOptions | undefined, owner: stri
   }
   const revoked = crl ?? (crlFile !== undefined ? readPem(crlFile, 'crl', owner) : undefined);
   return { ca: material.ca!, cert: material.cert!, key: material.key!, crl: revoked, rest };
+}
+
+/** Builds a secure context once so that a bad certificate, key or CRL is an ErpsConfigError at construction. */
+export function assertUsable(material: TlsMaterial, owner: string): void {
+  try {
+    createSecureContext({ ...material.rest, ...secureOptions(material) } as SecureContextOptions);
+  } catch (err) {
+    throw new ErpsConfigError(`${owner}: the TLS certificate, key, CA or CRL cannot be used: ${describeError(err)}`);
+  }
 }
 
 /** Node TLS options from loaded material (`crl` only when there is one). */

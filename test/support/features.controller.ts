@@ -1,7 +1,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { Controller, Injectable } from '@nestjs/common';
 import { Ctx, MessagePattern, Payload } from '@nestjs/microservices';
-import { ErpsContext, LocalOnly, RemoteOnly } from 'nestjs-erps';
+import { ErpsAllow, ErpsContext, LocalOnly, RemoteOnly } from 'nestjs-erps';
 import { Observable } from 'rxjs';
 import { Probe } from './calc.controller';
 
@@ -68,6 +68,13 @@ export class FeaturesController {
         this.probe.torndown++;
       };
     });
+  }
+
+  @ErpsAllow({ cn: ['bob'] })
+  @MessagePattern('bob.only')
+  bobOnly(): string {
+    this.probe.calls.push('bob.only');
+    return 'hello bob';
   }
 
   @MessagePattern('zeros')
