@@ -4,7 +4,7 @@ import { Logger } from '@nestjs/common';
 import { connectable, filter, Observable, ReplaySubject, Subject, Subscriber } from 'rxjs';
 import { ClientProxy, ReadPacket, WritePacket } from '@nestjs/microservices';
 import semver from 'semver';
-import type { ConnectionOptions } from '../connection/connection.js';
+import { resolveConnectionOptions, type ConnectionOptions } from '../connection/connection.js';
 import {
   ErpsClosedError,
   ErpsConfigError,
@@ -15,8 +15,8 @@ import {
   describeError,
 } from '../errors.js';
 import { createCodec } from '../protocol/codec.js';
-import { DEFAULT_MAX_FRAME_BYTES } from '../protocol/frame.js';
-import { assertIdentifier, Hello, RejectCode, WIRE_VERSION } from '../protocol/handshake.js';
+import { Hello, RejectCode, WIRE_VERSION } from '../protocol/handshake.js';
+import { assertCommonOptions } from '../common-options.js';
 import { assertUsable, loadTlsMaterial, secureOptions, watchTlsFiles } from '../tls/tls-options.js';
 import { backoffDelay } from './backoff.js';
 import { ErpsRecord } from './erps-record.js';
@@ -108,14 +108,9 @@ export class ErpsClient extends ClientProxy {
     }
     const identifier = options.identifier ?? 'erps';
     const version = options.version ?? '0.0.0';
-    try {
-      assertIdentifier(identifier);
-    } catch (err) {
-      throw new ErpsConfigError(`ErpsClient: ${describeError(err)}`);
-    }
-    if (semver.valid(version) === null) throw new ErpsConfigError(`ErpsClient: version "${version}" is not a valid semver version`);
     const codec = options.codec ?? 'msgpack';
-    createCodec(codec);
+    assertCommonOptions('ErpsClient', identifier, codec);
+    if (semver.valid(version) === null) throw new ErpsConfigError(`ErpsClient: version "${version}" is not a valid semver version`);
     const host = options.host ?? '127.0.0.1';
     let tlsOptions: TlsConnectionOptions | undefined;
     if (transport === 'tls') {
@@ -143,11 +138,7 @@ export class ErpsClient extends ClientProxy {
       }
     }
     this.compression = options.compression ? new FrameCompressor(options.compression.algorithm ?? 'deflate', options.compression.threshold ?? 1024) : undefined;
-    const connection: Required<ConnectionOptions> = {
-      maxFrameBytes: options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES,
-      keepaliveMs: options.keepaliveMs ?? 5000,
-      maxMissedPings: options.maxMissedPings ?? 2,
-    };
+    const connection: Required<ConnectionOptions> = resolveConnectionOptions(options);
     const features = this.compression ? CompressionFeature[this.compression.algorithm] : 0;
     const hello: Hello = { wireVersion: WIRE_VERSION, codec, features, identifier, version };
     this.dialOptions = {

@@ -12,6 +12,15 @@ export interface ConnectionOptions {
   maxMissedPings?: number;
 }
 
+/** Connection options with their defaults filled in (both ends use the same defaults). */
+export function resolveConnectionOptions(options: ConnectionOptions): Required<ConnectionOptions> {
+  return {
+    maxFrameBytes: options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES,
+    keepaliveMs: options.keepaliveMs ?? 5000,
+    maxMissedPings: options.maxMissedPings ?? 2,
+  };
+}
+
 export interface ConnectionHandlers {
   onFrame(frame: Frame): void;
   /** Called once, after the socket is gone. `reason` is undefined for a clean close. */

@@ -7,16 +7,16 @@ import semver from 'semver';
 import { connectable, finalize, isObservable, Subject } from 'rxjs';
 import { CustomTransportStrategy, MessageHandler, Server } from '@nestjs/microservices';
 import { ErpsConfigError, describeError } from '../errors.js';
-import { createCodec, DEFAULT_MAX_DEPTH } from '../protocol/codec.js';
-import { DEFAULT_MAX_FRAME_BYTES } from '../protocol/frame.js';
-import { assertIdentifier, HandshakePolicy, Reject, RejectCode } from '../protocol/handshake.js';
+import { DEFAULT_MAX_DEPTH } from '../protocol/codec.js';
+import { HandshakePolicy, Reject, RejectCode } from '../protocol/handshake.js';
+import { assertCommonOptions } from '../common-options.js';
 import { assertUsable, loadTlsMaterial, secureOptions, watchTlsFiles } from '../tls/tls-options.js';
 import { peerIdentityOf } from '../tls/peer-identity.js';
 import { CallReply, internalError } from './call-reply.js';
 import { ErpsContext, ErpsSessionInfo } from './erps-context.js';
 import { ErpsServerOptions } from './erps-server-options.js';
 import { ServerSession, SessionHost, SessionLimits } from './session.js';
-import type { ConnectionOptions } from '../connection/connection.js';
+import { resolveConnectionOptions, type ConnectionOptions } from '../connection/connection.js';
 import { listenLocal } from '../connection/local-registry.js';
 import type { SplitMeta } from '../protocol/headers.js';
 import type { ForwardContextOptions } from '../forward-context.js';
@@ -75,19 +75,10 @@ export class ErpsServer extends Server implements CustomTransportStrategy, Sessi
     const identifier = options.identifier ?? 'erps';
     const versions = options.versions ?? '*';
     const codec = options.codec ?? 'msgpack';
-    try {
-      assertIdentifier(identifier);
-    } catch (err) {
-      throw new ErpsConfigError(`ErpsServer: ${describeError(err)}`);
-    }
+    assertCommonOptions('ErpsServer', identifier, codec);
     if (semver.validRange(versions) === null) throw new ErpsConfigError(`ErpsServer: versions "${versions}" is not a valid semver range`);
-    createCodec(codec); // throws on an unknown codec name
     this.policy = { identifier, versions, codec };
-    this.connectionOptions = {
-      maxFrameBytes: options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES,
-      keepaliveMs: options.keepaliveMs ?? 5000,
-      maxMissedPings: options.maxMissedPings ?? 2,
-    };
+    this.connectionOptions = resolveConnectionOptions(options);
     this.maxConnections = options.maxConnections ?? 10_000;
     this.limits = {
       maxInFlightPerConnection: options.maxInFlightPerConnection ?? 1000,

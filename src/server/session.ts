@@ -4,7 +4,7 @@ import { ErpsProtocolError, describeError } from '../errors.js';
 import { createCodec, PayloadCodec } from '../protocol/codec.js';
 import { Frame, FrameType } from '../protocol/frame.js';
 import { checkHello, decodeHello, encodeReject, encodeWelcome, HandshakePolicy, Reject, WIRE_VERSION } from '../protocol/handshake.js';
-import { decodeMessageBody, encodeMessagePrefix } from '../protocol/message.js';
+import { decodeMessageBody, encodeMessagePrefix, MessageBody } from '../protocol/message.js';
 import { splitMeta, SplitMeta } from '../protocol/headers.js';
 import { algorithmFromFeatures, COMPRESSION_FEATURES, FrameCompressor } from '../connection/compression.js';
 import type { PeerIdentity } from '../tls/peer-identity.js';
@@ -49,6 +49,11 @@ export interface SessionEndpoint {
 }
 
 type SessionState = 'handshake' | 'open' | 'draining' | 'closed';
+
+interface DecodedInput {
+  data: unknown;
+  meta: SplitMeta;
+}
 
 const NO_META: SplitMeta = Object.freeze({ headers: Object.freeze({}), hasContext: false, context: undefined });
 
@@ -193,38 +198,39 @@ export class ServerSession implements ErpsPushChannel {
       );
       return;
     }
-    let data: unknown;
-    let meta: SplitMeta;
+    let input: DecodedInput;
     try {
-      data = codec.decode(message.payload);
-      meta = this.decodeMeta(codec, message.meta);
+      input = this.decodeInput(codec, message);
     } catch (err) {
       reply.error(internalError(describeError(err), (err as { code?: string }).code ?? 'ERPS_CODEC'));
       return;
     }
     this.active.set(id, reply);
-    this.host.invokeCall(message.pattern, data, new ErpsContext([message.pattern, this.info, meta.headers, this]), reply, meta);
+    this.host.invokeCall(message.pattern, input.data, this.contextFor(message.pattern, input.meta), reply, input.meta);
   }
 
   private onCast(frame: Frame): void {
     const codec = this.requireOpen('CAST');
     const message = decodeMessageBody(frame.body);
     this.idleTimer?.refresh();
-    let data: unknown;
-    let meta: SplitMeta;
+    let input: DecodedInput;
     try {
-      data = codec.decode(message.payload);
-      meta = this.decodeMeta(codec, message.meta);
+      input = this.decodeInput(codec, message);
     } catch (err) {
       // A cast has no reply: a payload we cannot read is dropped with a log line, the connection goes on.
       this.host.castDropped(message.pattern, `undecodable payload: ${describeError(err)}`);
       return;
     }
-    this.host.invokeEvent(message.pattern, data, new ErpsContext([message.pattern, this.info, meta.headers, this]), meta);
+    this.host.invokeEvent(message.pattern, input.data, this.contextFor(message.pattern, input.meta), input.meta);
   }
 
-  private decodeMeta(codec: PayloadCodec, meta: Buffer | null): SplitMeta {
-    return meta === null ? NO_META : splitMeta(codec.decode(meta));
+  /** Payload and metadata of a CALL/CAST; throws ErpsCodecError or ErpsHeadersError. */
+  private decodeInput(codec: PayloadCodec, message: MessageBody): DecodedInput {
+    return { data: codec.decode(message.payload), meta: message.meta === null ? NO_META : splitMeta(codec.decode(message.meta)) };
+  }
+
+  private contextFor(pattern: string, meta: SplitMeta): ErpsContext {
+    return new ErpsContext([pattern, this.info, meta.headers, this]);
   }
 
   /** Closes the connection when it has carried no CALL/CAST and run nothing for idleTimeoutMs. */
