@@ -34,8 +34,8 @@ function classify(err: Error & { code?: string }, where: string): Error {
 }
 
 /**
- * Opens one socket, finishes TLS, sends HELLO and waits for WELCOME. Resolves with a connection whose
- * handlers the caller replaces; rejects with ErpsHandshakeError (REJECT), ErpsTlsError or ErpsDisconnectedError.
+ * Opens one socket, finishes TLS, sends HELLO and waits for WELCOME. Resolves with a held connection (frames
+ * after WELCOME wait) whose handlers the caller must set; rejects with ErpsHandshakeError (REJECT), ErpsTlsError or ErpsDisconnectedError.
  */
 export function dial(options: DialOptions): Promise<Dialled> {
   const where = options.localName !== undefined ? `local:${options.localName}` : `${options.host}:${options.port}`;
@@ -83,6 +83,8 @@ export function dial(options: DialOptions): Promise<Dialled> {
               const welcome = decodeWelcome(frame.body);
               settled = true;
               clearTimeout(timer);
+              // Whatever follows WELCOME (a PUSH, a GOAWAY, the close) waits for the link that takes over.
+              connection!.hold();
               resolve({ connection: connection!, welcome });
             } else if (frame.type === FrameType.REJECT) {
               const { code, reason } = decodeReject(frame.body);

@@ -56,6 +56,7 @@ export class ErpsConnection {
   private readonly deadAfterMs: number;
   private handlers: ConnectionHandlers;
   private compressor: FrameCompressor | undefined;
+  private held: { frames: Frame[]; closed: boolean; reason: Error | undefined } | undefined;
   private readonly maxFrameBytes: number;
 
   constructor(
@@ -82,6 +83,23 @@ export class ErpsConnection {
   /** Replaces the frame/close handlers (the client swaps them once the handshake is done). */
   setHandlers(handlers: ConnectionHandlers): void {
     this.handlers = handlers;
+    const held = this.held;
+    this.held = undefined;
+    if (held === undefined) return;
+    try {
+      for (const frame of held.frames) this.receive(frame);
+    } catch (err) {
+      this.close(err instanceof Error ? err : new ErpsProtocolError(describeError(err)));
+    }
+    if (held.closed) this.handlers.onClose(held.reason);
+  }
+
+  /**
+   * Keeps frames (and the close) that arrive from now on until the next setHandlers(), which replays them:
+   * a hand-over between two owners, e.g. a PUSH in the same read as WELCOME, before the client link exists.
+   */
+  hold(): void {
+    this.held = { frames: [], closed: false, reason: undefined };
   }
 
   /** Queues a whole frame; all frames queued in one tick leave in one write. */
@@ -161,6 +179,10 @@ export class ErpsConnection {
   };
 
   private receive(frame: Frame): void {
+    if (this.held !== undefined) {
+      this.held.frames.push(frame);
+      return;
+    }
     if ((frame.flags & FrameFlags.COMPRESSED) !== 0) {
       if (this.compressor === undefined) throw new ErpsProtocolError('compressed frame, but compression was not negotiated');
       frame = { ...frame, flags: frame.flags & ~FrameFlags.COMPRESSED, body: this.compressor.decompress(frame.body, this.maxFrameBytes) };
@@ -204,6 +226,11 @@ export class ErpsConnection {
     this.queue = [];
     this.queuedBytes = 0;
     if (this.heartbeat !== undefined) clearTimeout(this.heartbeat);
+    if (this.held !== undefined) {
+      this.held.closed = true;
+      this.held.reason = reason;
+      return;
+    }
     this.handlers.onClose(reason);
   }
 

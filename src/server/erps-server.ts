@@ -60,8 +60,8 @@ export class ErpsServer extends Server implements CustomTransportStrategy, Sessi
   private closing: Promise<void> | undefined;
   readonly limits: SessionLimits;
   private readonly maxConnections: number;
-  /** Sessions accepted and not yet closed, handshaking ones included (for maxConnections). */
-  private live = 0;
+  /** Sessions accepted and not yet closed, handshaking ones included (maxConnections, drain). */
+  private readonly live = new Set<ServerSession>();
   private stopWatching: () => void = () => undefined;
 
   constructor(readonly options: ErpsServerOptions = {}) {
@@ -196,7 +196,7 @@ export class ErpsServer extends Server implements CustomTransportStrategy, Sessi
     if (server === undefined && this.stopLocal === undefined) return;
     this._status$.next('draining' as never);
     const stopped = server ? new Promise<void>((resolve) => server.close(() => resolve())) : Promise.resolve();
-    await Promise.all([...this.sessions.values()].map((session) => session.drain(this.drainTimeoutMs)));
+    await Promise.all([...this.live].map((session) => session.drain(this.drainTimeoutMs)));
     await stopped;
     this._status$.next('closed' as never);
   }
@@ -249,8 +249,7 @@ export class ErpsServer extends Server implements CustomTransportStrategy, Sessi
       socket.destroy();
       return;
     }
-    this.live++;
-    new ServerSession({ socket, remoteAddress: undefined, remotePort: undefined, peer: undefined, remote: false }, this);
+    this.live.add(new ServerSession({ socket, remoteAddress: undefined, remotePort: undefined, peer: undefined, remote: false }, this));
   }
 
   private accept(socket: net.Socket | tls.TLSSocket): void {
@@ -259,8 +258,7 @@ export class ErpsServer extends Server implements CustomTransportStrategy, Sessi
       return;
     }
     socket.setNoDelay(true);
-    this.live++;
-    new ServerSession(
+    const session = new ServerSession(
       {
         socket,
         remoteAddress: socket.remoteAddress,
@@ -270,6 +268,7 @@ export class ErpsServer extends Server implements CustomTransportStrategy, Sessi
       },
       this,
     );
+    this.live.add(session);
   }
 
   // ---- SessionHost ----
@@ -280,7 +279,7 @@ export class ErpsServer extends Server implements CustomTransportStrategy, Sessi
   }
 
   sessionClosed(session: ServerSession, reason: Error | undefined, opened: boolean): void {
-    this.live--;
+    this.live.delete(session);
     this.sessions.delete(session.id);
     if (opened || reason !== undefined) this.events.emit('disconnect', session.info, reason);
   }
@@ -294,7 +293,8 @@ export class ErpsServer extends Server implements CustomTransportStrategy, Sessi
     if (this.options.allowPeers !== undefined && !this.options.allowPeers(peer)) {
       return { code: RejectCode.UNAUTHORIZED, reason: `peer ${peer?.cn === undefined ? '(no certificate)' : `"${peer.cn}"`} is not allowed to connect` };
     }
-    if (this.live > this.maxConnections) {
+    if (this.closing !== undefined) return { code: RejectCode.SHUTTING_DOWN, reason: 'server shutting down; try again later' };
+    if (this.live.size > this.maxConnections) {
       return { code: RejectCode.SERVER_FULL, reason: `server full (maxConnections ${this.maxConnections}); try again later` };
     }
     return null;

@@ -3,7 +3,7 @@ import { ErpsConnection, ConnectionOptions } from '../connection/connection.js';
 import { ErpsProtocolError, describeError } from '../errors.js';
 import { createCodec, PayloadCodec } from '../protocol/codec.js';
 import { Frame, FrameType } from '../protocol/frame.js';
-import { checkHello, decodeHello, encodeReject, encodeWelcome, HandshakePolicy, Reject, WIRE_VERSION } from '../protocol/handshake.js';
+import { checkHello, decodeHello, encodeReject, encodeWelcome, HandshakePolicy, Reject, RejectCode, WIRE_VERSION } from '../protocol/handshake.js';
 import { decodeMessageBody, encodeMessagePrefix, MessageBody } from '../protocol/message.js';
 import { splitMeta, SplitMeta } from '../protocol/headers.js';
 import { algorithmFromFeatures, COMPRESSION_FEATURES, FrameCompressor } from '../connection/compression.js';
@@ -118,6 +118,8 @@ export class ServerSession implements ErpsPushChannel {
   drain(timeoutMs: number): Promise<void> {
     if (this.state === 'closed') return Promise.resolve();
     if (this.state === 'open') this.connection.send(FrameType.GOAWAY, 0, 0, Buffer.from('server shutting down'));
+    // Still handshaking: a REJECT the client retries later (code SHUTTING_DOWN), instead of a silent close.
+    if (this.state === 'handshake') this.connection.send(FrameType.REJECT, 0, 0, encodeReject({ code: RejectCode.SHUTTING_DOWN, reason: 'server shutting down; try again later' }));
     this.state = 'draining';
     return new Promise<void>((resolve) => {
       const timer = setTimeout(() => close(), timeoutMs);
@@ -247,11 +249,10 @@ export class ServerSession implements ErpsPushChannel {
   private onClose(reason: Error | undefined): void {
     clearTimeout(this.handshakeTimer);
     clearTimeout(this.idleTimer);
-    const wasOpen = this.state !== 'handshake';
     this.state = 'closed';
     for (const reply of [...this.active.values()]) reply.cancel();
     this.active.clear();
     this.drained?.();
-    this.host.sessionClosed(this, reason, wasOpen);
+    this.host.sessionClosed(this, reason, this.codec !== undefined);
   }
 }
