@@ -1,4 +1,4 @@
-import { Controller, Logger, UsePipes, ValidationPipe } from '@nestjs/common';
+import { Controller, UsePipes, ValidationPipe } from '@nestjs/common';
 import { Ctx, EventPattern, MessagePattern, Payload } from '@nestjs/microservices';
 import { ErpsContext } from 'nestjs-erps';
 import { interval, map, Observable, take } from 'rxjs';
@@ -7,7 +7,7 @@ import { RegisterUserDto } from './calc.dto';
 /** The remote server: @MessagePattern handlers are Erps calls, @EventPattern handlers are casts. */
 @Controller()
 export class CalcController {
-  private readonly logger = new Logger('CalcServer');
+  /** What the 'audit' casts delivered (main.ts checks it). */
   readonly audit: string[] = [];
 
   @MessagePattern('sum')
@@ -28,6 +28,13 @@ export class CalcController {
     return `you are "${ctx.peer?.cn}" (certificate ${ctx.peer?.fingerprint256.slice(0, 11)}…), calling over connection ${ctx.connectionId}`;
   }
 
+  @MessagePattern('subscribe')
+  subscribe(@Ctx() ctx: ErpsContext): string {
+    // Erps Server.push/2: a message of the server's own to the calling client, ordered before this reply.
+    ctx.push('news', `hello ${ctx.peer?.cn ?? 'stranger'}, this is a server push`);
+    return 'subscribed';
+  }
+
   @MessagePattern('user.register')
   @UsePipes(new ValidationPipe())
   register(@Payload() user: RegisterUserDto): string {
@@ -36,7 +43,6 @@ export class CalcController {
 
   @EventPattern('audit')
   record(@Payload() entry: string): void {
-    this.logger.log(`cast received: ${entry}`);
     this.audit.push(entry);
   }
 }
