@@ -1,5 +1,5 @@
 import type { ErpsConnection } from '../connection/connection.js';
-import { ErpsCodecError, ErpsConnectionLostError, ErpsTimeoutError, describeError } from '../errors.js';
+import { ErpsCodecError, ErpsConnectionLostError, ErpsFrameTooLargeError, ErpsTimeoutError, describeError } from '../errors.js';
 import type { PayloadCodec } from '../protocol/codec.js';
 import { Frame, FrameFlags, FrameType } from '../protocol/frame.js';
 import { decodeMessageBody, encodeMessagePrefix } from '../protocol/message.js';
@@ -9,6 +9,11 @@ export interface CallObserver {
   next(value: unknown): void;
   error(err: unknown): void;
   complete(): void;
+}
+
+interface EncodedMessage {
+  prefix: Buffer;
+  payload: Buffer;
 }
 
 interface PendingCall {
@@ -35,6 +40,8 @@ export class ClientLink {
   constructor(
     readonly connection: ErpsConnection,
     private readonly codec: PayloadCodec,
+    /** The server's maxFrameBytes, from its WELCOME. */
+    private readonly peerMaxFrameBytes: number,
     private readonly events: LinkEvents,
   ) {
     connection.setHandlers({ onFrame: (frame) => this.onFrame(frame), onClose: (reason) => this.onClose(reason) });
@@ -54,11 +61,9 @@ export class ClientLink {
    * `timeoutMs` bounds the wait for the first reply and between the values of a stream.
    */
   call(pattern: Buffer, meta: Record<string, unknown> | null, data: unknown, observer: CallObserver, timeoutMs: number): () => void {
-    let payload: Buffer;
-    let metaBytes: Buffer | null;
+    let message: EncodedMessage;
     try {
-      payload = this.codec.encode(data);
-      metaBytes = meta === null ? null : this.codec.encode(meta);
+      message = this.encode(pattern, meta, data);
     } catch (err) {
       observer.error(err);
       return noop;
@@ -66,15 +71,26 @@ export class ClientLink {
     const entry: PendingCall = { observer, timeoutMs, timer: undefined };
     const id = this.pending.add(entry);
     this.armTimer(id, entry);
-    this.connection.sendFrame(FrameType.CALL, 0, id, encodeMessagePrefix(pattern, metaBytes), payload);
+    this.connection.sendFrame(FrameType.CALL, 0, id, message.prefix, message.payload);
     return () => this.cancel(id);
   }
 
-  /** Sends a CAST (no reply). Throws ErpsCodecError if the data cannot be encoded. */
+  /** Sends a CAST (no reply). Throws ErpsCodecError or ErpsFrameTooLargeError; nothing is sent then. */
   cast(pattern: Buffer, meta: Record<string, unknown> | null, data: unknown): void {
+    const message = this.encode(pattern, meta, data);
+    this.connection.sendFrame(FrameType.CAST, 0, 0, message.prefix, message.payload);
+  }
+
+  /**
+   * Encodes a CALL/CAST body. A body the server would refuse (above the maxFrameBytes from its WELCOME) fails
+   * here, for this message only, instead of making the server close the connection under every other call.
+   */
+  private encode(pattern: Buffer, meta: Record<string, unknown> | null, data: unknown): EncodedMessage {
     const payload = this.codec.encode(data);
-    const metaBytes = meta === null ? null : this.codec.encode(meta);
-    this.connection.sendFrame(FrameType.CAST, 0, 0, encodeMessagePrefix(pattern, metaBytes), payload);
+    const prefix = encodeMessagePrefix(pattern, meta === null ? null : this.codec.encode(meta));
+    const length = prefix.length + payload.length;
+    if (length > this.peerMaxFrameBytes) throw new ErpsFrameTooLargeError(length, this.peerMaxFrameBytes);
+    return { prefix, payload };
   }
 
   /** Fails what is pending with `reason`, closes cleanly, resolves once the socket is gone. */

@@ -437,7 +437,7 @@ export class ErpsClient extends ClientProxy {
       if (this.compression !== undefined && algorithmFromFeatures(welcome.features) === this.compression.algorithm) {
         connection.enableCompression(this.compression);
       }
-      const link = new ClientLink(connection, createCodec(this.dialOptions.hello.codec), this.linkEvents);
+      const link = new ClientLink(connection, createCodec(this.dialOptions.hello.codec), welcome.maxFrameBytes || Infinity, this.linkEvents);
       this.links.add(link);
       this.link = link;
       this.everConnected = true;

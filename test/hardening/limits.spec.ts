@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import * as net from 'node:net';
 import * as tls from 'node:tls';
 import { firstValueFrom } from 'rxjs';
-import { ErpsHandshakeError } from 'nestjs-erps';
+import { ErpsFrameTooLargeError, ErpsHandshakeError } from 'nestjs-erps';
 import { clientFor } from '../support/apps';
 import { testCertificates } from '../support/certs';
 import { startFeaturesServer } from '../support/features-app';
@@ -98,6 +98,25 @@ describe('resource limits', () => {
       expect(busy.currentStatus).toBe('connected');
     } finally {
       await Promise.all([idle.close(), busy.close()]);
+      await running.close();
+    }
+  });
+
+  it("a message above the server's maxFrameBytes fails alone on the client; the connection and other calls go on", async () => {
+    const running = await startFeaturesServer({ maxFrameBytes: 1024 * 1024 });
+    const client = await clientFor(running);
+    try {
+      const slow = firstValueFrom(client.send('slow', 100));
+      const big = Buffer.alloc(2 * 1024 * 1024);
+      await expect(firstValueFrom(client.send('echo', big))).rejects.toBeInstanceOf(ErpsFrameTooLargeError);
+      await expect(firstValueFrom(client.emit('audit', big))).rejects.toMatchObject({ code: 'ERPS_FRAME_TOO_LARGE' });
+      await expect(slow).resolves.toBe('done');
+      const fits = Buffer.alloc(512 * 1024, 1);
+      await expect(firstValueFrom(client.send('echo', fits))).resolves.toEqual(fits);
+      expect(client.stats().connections).toBe(1);
+      expect(running.server.connections()).toHaveLength(1);
+    } finally {
+      await client.close();
       await running.close();
     }
   });
