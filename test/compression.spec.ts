@@ -9,6 +9,7 @@ import { clientFor, RunningServer } from './support/apps';
 import { testCertificates } from './support/certs';
 import { startFeaturesServer } from './support/features-app';
 import { waitFor } from './support/wait';
+import { rawTlsSocket } from './support/raw-tls';
 
 describe.each(['deflate', 'brotli'] as const)('compression (%s), negotiated in the handshake', (algorithm) => {
   let running: RunningServer;
@@ -50,14 +51,7 @@ describe('decompression bomb', () => {
     const reasons: unknown[] = [];
     running.server.on('disconnect', (_info: unknown, reason: unknown) => reasons.push(reason));
     const certs = await testCertificates();
-    const { readFileSync } = await import('node:fs');
-    const socket = tls.connect({
-      host: '127.0.0.1',
-      port: running.port,
-      ca: readFileSync(certs.caFile),
-      cert: readFileSync(certs.clients.alice.certFile),
-      key: readFileSync(certs.clients.alice.keyFile),
-    });
+    const socket = rawTlsSocket(running.port, certs.clients.alice);
     const secure = new Promise<void>((resolve, reject) => socket.once('secureConnect', resolve).once('error', reject));
     try {
       await firstValueFrom(good.send('sum', [1]));

@@ -1,6 +1,4 @@
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import * as tls from 'node:tls';
 import { firstValueFrom } from 'rxjs';
 import { ErpsClient, ErpsFrameTooLargeError, ErpsProtocolError } from 'nestjs-erps';
 import { encodeFrame, FrameType, HEADER_BYTES } from '../src/protocol/frame';
@@ -8,6 +6,7 @@ import { encodeHello, WIRE_VERSION } from '../src/protocol/handshake';
 import { calcClient, RunningServer, startCalcServer } from './support/apps';
 import { testCertificates } from './support/certs';
 import { waitFor } from './support/wait';
+import { rawTlsSocket } from './support/raw-tls';
 
 describe('a peer with a good certificate that sends garbage', () => {
   let running: RunningServer;
@@ -28,13 +27,7 @@ describe('a peer with a good certificate that sends garbage', () => {
 
   async function send(bytes: Buffer, afterHello: boolean): Promise<void> {
     const certs = await testCertificates();
-    const socket = tls.connect({
-      host: '127.0.0.1',
-      port: running.port,
-      ca: readFileSync(certs.caFile),
-      cert: readFileSync(certs.clients.alice.certFile),
-      key: readFileSync(certs.clients.alice.keyFile),
-    });
+    const socket = rawTlsSocket(running.port, certs.clients.alice);
     socket.on('error', () => undefined);
     socket.resume(); // read (and drop) whatever the server sends, so its close is seen
     const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));

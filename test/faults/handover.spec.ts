@@ -1,9 +1,8 @@
-import { readFileSync } from 'node:fs';
-import * as tls from 'node:tls';
 import { firstValueFrom } from 'rxjs';
 import { ErpsSessionInfo } from 'nestjs-erps';
 import { calcClient, startCalcServer } from '../support/apps';
 import { testCertificates } from '../support/certs';
+import { rawTlsSocket } from '../support/raw-tls';
 
 describe('connection hand-overs', () => {
   it('a PUSH right behind WELCOME (pushed from the server\'s connection event) reaches the client, which stays healthy', async () => {
@@ -25,13 +24,7 @@ describe('connection hand-overs', () => {
   it('close() does not wait on a connection still in its handshake, and refuses new HELLOs while draining', async () => {
     const running = await startCalcServer({ drainTimeoutMs: 10_000 });
     const certs = await testCertificates();
-    const silent = tls.connect({
-      host: '127.0.0.1',
-      port: running.port,
-      ca: readFileSync(certs.caFile),
-      cert: readFileSync(certs.clients.alice.certFile),
-      key: readFileSync(certs.clients.alice.keyFile),
-    });
+    const silent = rawTlsSocket(running.port, certs.clients.alice);
     silent.on('error', () => undefined);
     const replies: Buffer[] = [];
     silent.on('data', (chunk: Buffer) => replies.push(chunk));

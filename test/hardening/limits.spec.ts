@@ -1,12 +1,11 @@
-import { readFileSync } from 'node:fs';
 import * as net from 'node:net';
-import * as tls from 'node:tls';
 import { firstValueFrom } from 'rxjs';
 import { ErpsFrameTooLargeError, ErpsHandshakeError } from 'nestjs-erps';
 import { clientFor } from '../support/apps';
 import { testCertificates } from '../support/certs';
 import { startFeaturesServer } from '../support/features-app';
 import { waitFor } from '../support/wait';
+import { rawTlsSocket } from '../support/raw-tls';
 
 describe('resource limits', () => {
   it('maxInFlightPerConnection: excess calls get ERPS_BUSY, the connection stays up', async () => {
@@ -64,13 +63,7 @@ describe('resource limits', () => {
           socket.on('close', () => resolve(Date.now() - start));
         });
       const raw = net.connect({ host: '127.0.0.1', port: running.port }); // never starts TLS
-      const silent = tls.connect({
-        host: '127.0.0.1',
-        port: running.port,
-        ca: readFileSync(certs.caFile),
-        cert: readFileSync(certs.clients.alice.certFile),
-        key: readFileSync(certs.clients.alice.keyFile),
-      }); // TLS, then never a HELLO
+      const silent = rawTlsSocket(running.port, certs.clients.alice); // TLS, then never a HELLO
       const calls = Promise.all(Array.from({ length: 20 }, (_, i) => firstValueFrom(good.send('sum', [i]))));
       const [rawMs, silentMs] = await Promise.all([closedWithin(raw), closedWithin(silent)]);
       expect(rawMs).toBeLessThan(1500);
