@@ -105,6 +105,23 @@ describe.each(['tls', 'local'] as const)('ErpsServer + ErpsClient over %s (throu
     await expect(firstValueFrom(client.send('whoami', {}))).resolves.toMatchObject({ ...expected, pattern: 'whoami' });
   });
 
+  it('carries a top-level Buffer as raw bytes, with either codec', async () => {
+    const bytes = Buffer.from([0, 1, 2, 3, 254, 255]);
+    const echoed = (await firstValueFrom(client.send('echo', bytes))) as Buffer;
+    expect(Buffer.isBuffer(echoed)).toBe(true);
+    expect(echoed.equals(bytes)).toBe(true);
+    if (transport !== 'tls') return;
+    const jsonServer = await startCalcServer({ codec: 'json' });
+    const jsonClient = await clientFor(jsonServer, { codec: 'json' });
+    try {
+      const back = (await firstValueFrom(jsonClient.send('echo', bytes))) as Buffer;
+      expect(Buffer.isBuffer(back) && back.equals(bytes)).toBe(true);
+    } finally {
+      await jsonClient.close();
+      await jsonServer.close();
+    }
+  });
+
   it('fails an unserializable payload with a typed codec error, and goes on', async () => {
     const cyclic: Record<string, unknown> = {};
     cyclic.self = cyclic;

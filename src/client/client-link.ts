@@ -3,6 +3,7 @@ import { ErpsCodecError, ErpsConnectionLostError, ErpsFrameTooLargeError, ErpsTi
 import type { PayloadCodec } from '../protocol/codec.js';
 import { Frame, FrameFlags, FrameType } from '../protocol/frame.js';
 import { decodeMessageBody, encodeMessagePrefix } from '../protocol/message.js';
+import { decodePayload, encodePayload } from '../protocol/payload.js';
 import { PendingCalls } from './pending-calls.js';
 
 export interface CallObserver {
@@ -14,6 +15,7 @@ export interface CallObserver {
 interface EncodedMessage {
   prefix: Buffer;
   payload: Buffer;
+  flags: number;
 }
 
 interface PendingCall {
@@ -71,14 +73,14 @@ export class ClientLink {
     const entry: PendingCall = { observer, timeoutMs, timer: undefined };
     const id = this.pending.add(entry);
     this.armTimer(id, entry);
-    this.connection.sendFrame(FrameType.CALL, 0, id, message.prefix, message.payload);
+    this.connection.sendFrame(FrameType.CALL, message.flags, id, message.prefix, message.payload);
     return () => this.cancel(id);
   }
 
   /** Sends a CAST (no reply). Throws ErpsCodecError or ErpsFrameTooLargeError; nothing is sent then. */
   cast(pattern: Buffer, meta: Record<string, unknown> | null, data: unknown): void {
     const message = this.encode(pattern, meta, data);
-    this.connection.sendFrame(FrameType.CAST, 0, 0, message.prefix, message.payload);
+    this.connection.sendFrame(FrameType.CAST, message.flags, 0, message.prefix, message.payload);
   }
 
   /**
@@ -86,11 +88,11 @@ export class ClientLink {
    * here, for this message only, instead of making the server close the connection under every other call.
    */
   private encode(pattern: Buffer, meta: Record<string, unknown> | null, data: unknown): EncodedMessage {
-    const payload = this.codec.encode(data);
+    const { bytes: payload, flags } = encodePayload(this.codec, data);
     const prefix = encodeMessagePrefix(pattern, meta === null ? null : this.codec.encode(meta));
     const length = prefix.length + payload.length;
     if (length > this.peerMaxFrameBytes) throw new ErpsFrameTooLargeError(length, this.peerMaxFrameBytes);
-    return { prefix, payload };
+    return { prefix, payload, flags };
   }
 
   /** Fails what is pending with `reason`, closes cleanly, resolves once the socket is gone. */
@@ -131,7 +133,7 @@ export class ClientLink {
         return this.onError(frame);
       case FrameType.PUSH: {
         const message = decodeMessageBody(frame.body);
-        return this.events.push(message.pattern, this.codec.decode(message.payload));
+        return this.events.push(message.pattern, decodePayload(this.codec, message.payload, frame.flags));
       }
       case FrameType.GOAWAY:
         this.goingAway = true;
@@ -153,7 +155,7 @@ export class ClientLink {
     }
     let value: unknown;
     try {
-      value = this.codec.decode(frame.body);
+      value = decodePayload(this.codec, frame.body, frame.flags);
     } catch (err) {
       if (more) this.cancel(frame.id);
       else this.settle(frame.id, entry);

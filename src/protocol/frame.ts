@@ -31,6 +31,8 @@ export const FrameFlags = {
   MORE: 0x01,
   /** REPLY: the stream completed; this frame carries no value. */
   NO_VALUE: 0x02,
+  /** CALL, CAST, PUSH, REPLY: the payload is a Buffer's bytes as they are, not codec-encoded. */
+  RAW: 0x04,
   /** Body is compressed (negotiated in the handshake). */
   COMPRESSED: 0x80,
 } as const;

@@ -1,6 +1,7 @@
 import type { Observable, Subscription } from 'rxjs';
 import { FrameFlags, FrameType } from '../protocol/frame.js';
 import type { PayloadCodec } from '../protocol/codec.js';
+import { EncodedPayload, encodePayload } from '../protocol/payload.js';
 import type { ErpsConnection } from '../connection/connection.js';
 import { describeError } from '../errors.js';
 
@@ -110,14 +111,14 @@ export class CallReply {
   }
 
   private sendValue(value: unknown, flags: number): void {
-    let body: Buffer;
+    let payload: EncodedPayload;
     try {
-      body = this.codec.encode(value);
+      payload = encodePayload(this.codec, value);
     } catch (err) {
       this.error(internalError(`cannot encode reply: ${describeError(err)}`, 'ERPS_CODEC'));
       return;
     }
-    this.connection.send(FrameType.REPLY, flags, this.id, body);
+    this.connection.send(FrameType.REPLY, flags | payload.flags, this.id, payload.bytes);
   }
 
   private finish(): void {

@@ -5,6 +5,7 @@ import { createCodec, PayloadCodec } from '../protocol/codec.js';
 import { Frame, FrameType } from '../protocol/frame.js';
 import { checkHello, decodeHello, encodeReject, encodeWelcome, HandshakePolicy, Reject, RejectCode, WIRE_VERSION } from '../protocol/handshake.js';
 import { decodeMessageBody, encodeMessagePrefix, MessageBody } from '../protocol/message.js';
+import { decodePayload, encodePayload } from '../protocol/payload.js';
 import { splitMeta, SplitMeta } from '../protocol/headers.js';
 import { algorithmFromFeatures, COMPRESSION_FEATURES, FrameCompressor } from '../connection/compression.js';
 import type { PeerIdentity } from '../tls/peer-identity.js';
@@ -102,7 +103,8 @@ export class ServerSession implements ErpsPushChannel {
   /** Erps `Server.push/2`: sends a PUSH to this client. False if the session is not open. */
   push(pattern: string, data: unknown): boolean {
     if (this.codec === undefined || this.state === 'closed' || this.connection.closed) return false;
-    this.connection.sendFrame(FrameType.PUSH, 0, 0, encodeMessagePrefix(Buffer.from(pattern, 'utf8'), null), this.codec.encode(data));
+    const payload = encodePayload(this.codec, data);
+    this.connection.sendFrame(FrameType.PUSH, payload.flags, 0, encodeMessagePrefix(Buffer.from(pattern, 'utf8'), null), payload.bytes);
     return true;
   }
 
@@ -202,7 +204,7 @@ export class ServerSession implements ErpsPushChannel {
     }
     let input: DecodedInput;
     try {
-      input = this.decodeInput(codec, message);
+      input = this.decodeInput(codec, message, frame.flags);
     } catch (err) {
       reply.error(internalError(describeError(err), (err as { code?: string }).code ?? 'ERPS_CODEC'));
       return;
@@ -217,7 +219,7 @@ export class ServerSession implements ErpsPushChannel {
     this.idleTimer?.refresh();
     let input: DecodedInput;
     try {
-      input = this.decodeInput(codec, message);
+      input = this.decodeInput(codec, message, frame.flags);
     } catch (err) {
       // A cast has no reply: a payload we cannot read is dropped with a log line, the connection goes on.
       this.host.castDropped(message.pattern, `undecodable payload: ${describeError(err)}`);
@@ -227,8 +229,11 @@ export class ServerSession implements ErpsPushChannel {
   }
 
   /** Payload and metadata of a CALL/CAST; throws ErpsCodecError or ErpsHeadersError. */
-  private decodeInput(codec: PayloadCodec, message: MessageBody): DecodedInput {
-    return { data: codec.decode(message.payload), meta: message.meta === null ? NO_META : splitMeta(codec.decode(message.meta)) };
+  private decodeInput(codec: PayloadCodec, message: MessageBody, flags: number): DecodedInput {
+    return {
+      data: decodePayload(codec, message.payload, flags),
+      meta: message.meta === null ? NO_META : splitMeta(codec.decode(message.meta)),
+    };
   }
 
   private contextFor(pattern: string, meta: SplitMeta): ErpsContext {
