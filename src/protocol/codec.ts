@@ -1,5 +1,6 @@
 import { Packr } from 'msgpackr';
 import { ErpsCodecError, describeError } from '../errors.js';
+import { boxMaps, containsMap } from './msgpack-maps.js';
 
 export type CodecName = 'msgpack' | 'json';
 
@@ -15,19 +16,19 @@ export interface PayloadCodec {
 const EMPTY = Buffer.alloc(0);
 
 /**
- * msgpack through msgpackr. Records keep Maps distinct from plain objects; `moreTypes` carries Sets,
- * Errors, typed arrays; Buffers, Dates and BigInts survive natively. Each message is self-contained
- * (no structures shared across messages), so a lost frame never desynchronises the codec.
- * msgpackr never assigns a `__proto__` key as a prototype (it renames it), which keeps decoding safe.
+ * msgpack through msgpackr: objects as plain msgpack maps (decoded as objects), Maps as their own extension
+ * (msgpack-maps.ts); `moreTypes` carries Sets, Errors, typed arrays; Buffers, Dates and BigInts survive
+ * natively. Each message is self-contained, so a lost frame never desynchronises the codec. msgpackr never
+ * assigns a `__proto__` key as a prototype, which keeps decoding safe.
  */
 function createMsgpackCodec(): PayloadCodec {
-  const packr = new Packr({ useRecords: true, moreTypes: true });
+  const packr = new Packr({ useRecords: false, mapsAsObjects: true, moreTypes: true });
   return {
     name: 'msgpack',
     id: 0,
     encode(value) {
       try {
-        return packr.pack(value);
+        return packr.pack(containsMap(value) ? boxMaps(value) : value);
       } catch (err) {
         throw new ErpsCodecError(`cannot encode payload with msgpack: ${describeError(err)}`, err);
       }
