@@ -90,6 +90,29 @@ describe('caller-context forwarding (Erps forward_callers / Multiverses)', () =>
     }
   });
 
+  it('a forwarded value that decode refuses fails that call with ERPS_CODEC; the handler does not run', async () => {
+    const running = await startFeaturesServer({
+      forwardContext: {
+        storage: serverStorage,
+        decode: (value) => {
+          if (value === 'evil') throw new Error('not a universe');
+          return { universe: String(value) };
+        },
+      },
+    });
+    const client = await clientFor(running, { forwardContext: { storage: clientStorage, encode: (store: Universe) => store.universe } });
+    try {
+      await expect(clientStorage.run({ universe: 'evil' }, () => firstValueFrom(client.send('universe', {})))).rejects.toMatchObject({
+        code: 'ERPS_CODEC',
+        message: expect.stringContaining('not a universe'),
+      });
+      await expect(clientStorage.run({ universe: 'A' }, () => firstValueFrom(client.send('universe', {})))).resolves.toBe('A');
+    } finally {
+      await client.close();
+      await running.close();
+    }
+  });
+
   it('with forwarding off, universes do not leak into the server', async () => {
     const running = await startFeaturesServer();
     const client = await clientFor(running);

@@ -308,7 +308,7 @@ export class ErpsServer extends Server implements CustomTransportStrategy, Sessi
   invokeCall(pattern: string, data: unknown, ctx: ErpsContext, reply: CallReply, meta: SplitMeta): void {
     const handler = this.findHandler(pattern)!;
     this.whenAuthorized(pattern, 'call', ctx, (allowed) => {
-      if (allowed) this.inCallerContext(meta, () => this.runCall(handler, data, ctx, reply));
+      if (allowed) this.inCallerContext(meta, () => this.runCall(handler, data, ctx, reply), (reason) => reply.error(internalError(reason, 'ERPS_CODEC')));
       else reply.error(internalError(`peer ${describePeer(ctx)} may not call "${pattern}"`, 'ERPS_FORBIDDEN'));
     });
   }
@@ -358,7 +358,7 @@ export class ErpsServer extends Server implements CustomTransportStrategy, Sessi
       return;
     }
     this.whenAuthorized(pattern, 'cast', ctx, (allowed) => {
-      if (allowed) this.inCallerContext(meta, () => this.runEvent(handler, data, ctx));
+      if (allowed) this.inCallerContext(meta, () => this.runEvent(handler, data, ctx), (reason) => this.castDropped(pattern, reason));
       else this.castDropped(pattern, `peer ${describePeer(ctx)} may not cast it`);
     });
   }
@@ -378,8 +378,11 @@ export class ErpsServer extends Server implements CustomTransportStrategy, Sessi
     }).catch((err: unknown) => this.logger.error(err));
   }
 
-  /** Runs `fn` in the forwarded caller context, or in the context active at listen() (forwardContext only). */
-  private inCallerContext(meta: SplitMeta, fn: () => unknown): void {
+  /**
+   * Runs `fn` in the forwarded caller context, or in the context active at listen() (forwardContext only).
+   * A forwarded value that `decode` refuses means the handler does not run: `refuse` gets the reason.
+   */
+  private inCallerContext(meta: SplitMeta, fn: () => unknown, refuse: (reason: string) => void): void {
     const forward = this.forwardContext;
     if (forward === undefined) {
       fn();
@@ -388,8 +391,7 @@ export class ErpsServer extends Server implements CustomTransportStrategy, Sessi
       try {
         store = forward.decode ? forward.decode(meta.context) : meta.context;
       } catch (err) {
-        this.logger.error(`forwardContext.decode failed: ${describeError(err)}`);
-        return void this.listenContext!(fn);
+        return refuse(`forwardContext.decode refused the caller context: ${describeError(err)}`);
       }
       forward.storage.run(store, fn);
     } else {
