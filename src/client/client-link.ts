@@ -2,20 +2,14 @@ import type { ErpsConnection } from '../connection/connection.js';
 import { ErpsCodecError, ErpsConnectionLostError, ErpsFrameTooLargeError, ErpsTimeoutError, describeError } from '../errors.js';
 import type { PayloadCodec } from '../protocol/codec.js';
 import { Frame, FrameFlags, FrameType } from '../protocol/frame.js';
-import { decodeMessageBody, encodeMessagePrefix } from '../protocol/message.js';
-import { decodePayload, encodePayload } from '../protocol/payload.js';
+import { decodeMessageBody, encodeMessagePrefix, WirePattern } from '../protocol/message.js';
+import { decodePayload, payloadBytes, payloadFlags } from '../protocol/payload.js';
 import { PendingCalls } from './pending-calls.js';
 
 export interface CallObserver {
   next(value: unknown): void;
   error(err: unknown): void;
   complete(): void;
-}
-
-interface EncodedMessage {
-  prefix: Buffer;
-  payload: Buffer;
-  flags: number;
 }
 
 interface PendingCall {
@@ -62,10 +56,12 @@ export class ClientLink {
    * Sends a CALL. Returns the function that cancels it (sends CANCEL while the call is still pending).
    * `timeoutMs` bounds the wait for the first reply and between the values of a stream.
    */
-  call(pattern: Buffer, meta: Record<string, unknown> | null, data: unknown, observer: CallObserver, timeoutMs: number): () => void {
-    let message: EncodedMessage;
+  call(pattern: WirePattern, meta: Record<string, unknown> | null, data: unknown, observer: CallObserver, timeoutMs: number): () => void {
+    let prefix: Buffer;
+    let payload: Buffer;
     try {
-      message = this.encode(pattern, meta, data);
+      payload = payloadBytes(this.codec, data);
+      prefix = this.prefixFor(pattern, meta, payload);
     } catch (err) {
       observer.error(err);
       return noop;
@@ -73,26 +69,26 @@ export class ClientLink {
     const entry: PendingCall = { observer, timeoutMs, timer: undefined };
     const id = this.pending.add(entry);
     this.armTimer(id, entry);
-    this.connection.sendFrame(FrameType.CALL, message.flags, id, message.prefix, message.payload);
+    this.connection.sendFrame(FrameType.CALL, payloadFlags(data), id, prefix, payload);
     return () => this.cancel(id);
   }
 
   /** Sends a CAST (no reply). Throws ErpsCodecError or ErpsFrameTooLargeError; nothing is sent then. */
-  cast(pattern: Buffer, meta: Record<string, unknown> | null, data: unknown): void {
-    const message = this.encode(pattern, meta, data);
-    this.connection.sendFrame(FrameType.CAST, message.flags, 0, message.prefix, message.payload);
+  cast(pattern: WirePattern, meta: Record<string, unknown> | null, data: unknown): void {
+    const payload = payloadBytes(this.codec, data);
+    this.connection.sendFrame(FrameType.CAST, payloadFlags(data), 0, this.prefixFor(pattern, meta, payload), payload);
   }
 
   /**
-   * Encodes a CALL/CAST body. A body the server would refuse (above the maxFrameBytes from its WELCOME) fails
-   * here, for this message only, instead of making the server close the connection under every other call.
+   * The body prefix of a CALL/CAST. A body the server would
+   * refuse (above the maxFrameBytes from its WELCOME) fails here, for this message only, instead of making the
+   * server close the connection under every other call.
    */
-  private encode(pattern: Buffer, meta: Record<string, unknown> | null, data: unknown): EncodedMessage {
-    const { bytes: payload, flags } = encodePayload(this.codec, data);
-    const prefix = encodeMessagePrefix(pattern, meta === null ? null : this.codec.encode(meta));
+  private prefixFor(pattern: WirePattern, meta: Record<string, unknown> | null, payload: Buffer): Buffer {
+    const prefix = meta === null ? pattern.barePrefix : encodeMessagePrefix(pattern.bytes, this.codec.encode(meta));
     const length = prefix.length + payload.length;
     if (length > this.peerMaxFrameBytes) throw new ErpsFrameTooLargeError(length, this.peerMaxFrameBytes);
-    return { prefix, payload, flags };
+    return prefix;
   }
 
   /** Fails what is pending with `reason`, closes cleanly, resolves once the socket is gone. */

@@ -21,6 +21,7 @@ import { assertUsable, loadTlsMaterial, secureOptions, watchTlsFiles } from '../
 import { backoffDelay } from './backoff.js';
 import { ErpsRecord } from './erps-record.js';
 import { buildMeta, validateHeaders } from '../protocol/headers.js';
+import { wirePattern, WirePattern } from '../protocol/message.js';
 import { algorithmFromFeatures, CompressionFeature, FrameCompressor } from '../connection/compression.js';
 import { CallObserver, ClientLink, LinkEvents } from './client-link.js';
 import { dial, DialOptions } from './dial.js';
@@ -48,7 +49,7 @@ export interface ErpsCallOptions {
 }
 
 interface PreparedMessage {
-  wire: Buffer;
+  wire: WirePattern;
   meta: Record<string, unknown> | null;
   data: unknown;
   timeoutMs: number;
@@ -76,7 +77,7 @@ export class ErpsClient extends ClientProxy {
   private readonly maxQueued: number;
   private readonly reconnect: Required<Exclude<ErpsClientOptions['reconnect'], false | undefined>> | false;
   private readonly events = new EventEmitter();
-  private readonly patternCache = new Map<string, Buffer>();
+  private readonly patternCache = new Map<string, WirePattern>();
   private readonly links = new Set<ClientLink>();
   private link: ClientLink | undefined;
   private state: ErpsClientStatus = 'idle';
@@ -246,6 +247,11 @@ export class ErpsClient extends ClientProxy {
     const message = this.prepare(pattern, data, options);
     return new Observable<TResult>((subscriber) => {
       if (message instanceof Error) return subscriber.error(message);
+      const current = this.link;
+      // The common case, with no closures: connected, so the call goes out now and its cancel is the teardown.
+      if (current !== undefined && current.usable) {
+        return current.call(message.wire, message.meta, message.data, subscriber as CallObserver, message.timeoutMs);
+      }
       let cancel: (() => void) | undefined;
       const start = (link: ClientLink): void => {
         if (subscriber.closed) return;
@@ -391,11 +397,11 @@ export class ErpsClient extends ClientProxy {
     }
   }
 
-  private encodePattern(pattern: unknown): Buffer {
+  private encodePattern(pattern: unknown): WirePattern {
     const key = typeof pattern === 'string' ? pattern : this.normalizePattern(pattern as never);
     let wire = this.patternCache.get(key);
     if (wire === undefined) {
-      wire = Buffer.from(key, 'utf8');
+      wire = wirePattern(key);
       if (this.patternCache.size < PATTERN_CACHE_LIMIT) this.patternCache.set(key, wire);
     }
     return wire;

@@ -82,31 +82,55 @@ export interface CodecOptions {
   maxDepth?: number;
 }
 
+/** The work stacks of nestsDeeperThan, reused so a decoded value is checked without allocating. */
+const sharedNodes: Array<object | null> = [];
+const sharedDepths: number[] = [];
+let sharedStacksInUse = false;
+
 /** True if `root` nests containers deeper than `maxDepth` (iterative: hostile input cannot blow the stack here). */
 export function nestsDeeperThan(root: unknown, maxDepth: number): boolean {
   if (root === null || typeof root !== 'object') return false;
-  const nodes: object[] = [root];
-  const depths: number[] = [1];
-  while (nodes.length > 0) {
-    const node = nodes.pop()!;
-    const depth = depths.pop()!;
-    if (depth > maxDepth) return true;
-    if (ArrayBuffer.isView(node) || node instanceof Date) continue;
-    const children: Iterable<unknown> = Array.isArray(node)
-      ? node
-      : node instanceof Map
-        ? [...node.keys(), ...node.values()]
-        : node instanceof Set
-          ? node
-          : Object.values(node);
-    for (const child of children) {
-      if (child !== null && typeof child === 'object') {
-        nodes.push(child);
-        depths.push(depth + 1);
+  if (sharedStacksInUse) return walkForDepth(root, maxDepth, [], []);
+  sharedStacksInUse = true;
+  try {
+    return walkForDepth(root, maxDepth, sharedNodes, sharedDepths);
+  } finally {
+    sharedStacksInUse = false;
+  }
+}
+
+function walkForDepth(root: object, maxDepth: number, nodes: Array<object | null>, depths: number[]): boolean {
+  nodes[0] = root;
+  depths[0] = 1;
+  let top = 1;
+  try {
+    while (top > 0) {
+      const node = nodes[--top]!;
+      const depth = depths[top]!;
+      nodes[top] = null;
+      if (depth > maxDepth) return true;
+      if (Array.isArray(node)) {
+        for (let i = 0; i < node.length; i++) top = pushChild(nodes, depths, top, node[i], depth + 1);
+      } else if (node instanceof Map) {
+        for (const [key, value] of node) top = pushChild(nodes, depths, pushChild(nodes, depths, top, key, depth + 1), value, depth + 1);
+      } else if (node instanceof Set) {
+        for (const value of node) top = pushChild(nodes, depths, top, value, depth + 1);
+      } else if (!ArrayBuffer.isView(node) && !(node instanceof Date)) {
+        for (const key in node) top = pushChild(nodes, depths, top, (node as Record<string, unknown>)[key], depth + 1);
       }
     }
+    return false;
+  } finally {
+    while (top > 0) nodes[--top] = null;
   }
-  return false;
+}
+
+/** Pushes `child` if it is a container; returns the new top of the stack. */
+function pushChild(nodes: Array<object | null>, depths: number[], top: number, child: unknown, depth: number): number {
+  if (child === null || typeof child !== 'object') return top;
+  nodes[top] = child;
+  depths[top] = depth;
+  return top + 1;
 }
 
 /** A fresh codec instance (msgpackr keeps per-instance buffers: one per connection side is fine). */
@@ -128,7 +152,9 @@ export function createCodec(name: CodecName = 'msgpack', options: CodecOptions =
     ...codec,
     decode(bytes) {
       const value = decode(bytes);
-      if (nestsDeeperThan(value, maxDepth)) throw new ErpsCodecError(`payload nests deeper than maxDepth (${maxDepth})`);
+      // Every level of nesting costs at least one byte in msgpack and in JSON: a payload of at most maxDepth
+      // bytes cannot nest deeper than maxDepth, so the walk is only needed for longer ones.
+      if (bytes.length > maxDepth && nestsDeeperThan(value, maxDepth)) throw new ErpsCodecError(`payload nests deeper than maxDepth (${maxDepth})`);
       return value;
     },
   };

@@ -13,6 +13,17 @@ export interface MessageBody {
   payload: Buffer;
 }
 
+/** A pattern ready for the wire: its UTF-8 bytes, and the body prefix of a message that carries no metadata. */
+export interface WirePattern {
+  readonly bytes: Buffer;
+  readonly barePrefix: Buffer;
+}
+
+export function wirePattern(pattern: string): WirePattern {
+  const bytes = Buffer.from(pattern, 'utf8');
+  return { bytes, barePrefix: encodeMessagePrefix(bytes, null) };
+}
+
 /** The body prefix (pattern and metadata); the payload follows it on the wire and is never copied into it. */
 export function encodeMessagePrefix(pattern: Buffer, meta: Buffer | null): Buffer {
   if (pattern.length > MAX_PATTERN_BYTES) throw new ErpsProtocolError(`pattern longer than ${MAX_PATTERN_BYTES} bytes`);

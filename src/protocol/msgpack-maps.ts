@@ -25,24 +25,45 @@ function isLeaf(value: object): boolean {
   return ArrayBuffer.isView(value) || value instanceof Date || value instanceof Set || value instanceof Error || value instanceof RegExp;
 }
 
-/** True if `value` contains a Map anywhere (iterative; no allocation for the common case of plain data). */
+/**
+ * The work stack of containsMap, reused so plain data is checked without allocating. Reading a property can run a
+ * getter, and a getter could encode another value: a walk that starts inside another one gets a stack of its own.
+ */
+const sharedStack: unknown[] = [];
+let sharedStackInUse = false;
+
+/** True if `value` contains a Map anywhere (iterative, and allocation-free for plain data). */
 export function containsMap(value: unknown): boolean {
   if (value === null || typeof value !== 'object') return false;
-  const stack: unknown[] = [value];
-  let visited = 0;
-  while (stack.length > 0) {
-    const node = stack.pop();
-    if (node === null || typeof node !== 'object') continue;
-    if (node instanceof Map) return true;
-    if (++visited > WALK_LIMIT) return true;
-    if (isLeaf(node)) continue;
-    if (Array.isArray(node)) {
-      for (let i = 0; i < node.length; i++) stack.push(node[i]);
-    } else {
-      for (const key in node) stack.push((node as Record<string, unknown>)[key]);
-    }
+  if (sharedStackInUse) return walkForMap(value, []);
+  sharedStackInUse = true;
+  try {
+    return walkForMap(value, sharedStack);
+  } finally {
+    sharedStackInUse = false;
   }
-  return false;
+}
+
+function walkForMap(root: object, stack: unknown[]): boolean {
+  stack[0] = root;
+  let top = 1;
+  let visited = 0;
+  try {
+    while (top > 0) {
+      const node = stack[--top];
+      stack[top] = undefined;
+      if (node === null || typeof node !== 'object') continue;
+      if (node instanceof Map || ++visited > WALK_LIMIT) return true;
+      if (Array.isArray(node)) {
+        for (let i = 0; i < node.length; i++) stack[top++] = node[i];
+      } else if (!isLeaf(node)) {
+        for (const key in node) stack[top++] = (node as Record<string, unknown>)[key];
+      }
+    }
+    return false;
+  } finally {
+    while (top > 0) stack[--top] = undefined;
+  }
 }
 
 /** A copy of `value` with every Map replaced by its wire form (only called when containsMap said so). */

@@ -1,13 +1,17 @@
 import type { Observable, Subscription } from 'rxjs';
 import { FrameFlags, FrameType } from '../protocol/frame.js';
 import type { PayloadCodec } from '../protocol/codec.js';
-import { EncodedPayload, encodePayload } from '../protocol/payload.js';
+import { payloadBytes, payloadFlags } from '../protocol/payload.js';
 import type { ErpsConnection } from '../connection/connection.js';
 import { describeError } from '../errors.js';
 
 /** The error object a client receives when the server itself failed, shaped as Nest shapes errors. */
 export function internalError(message = 'Internal server error', code?: string): Record<string, unknown> {
   return code === undefined ? { status: 'error', message } : { status: 'error', message, code };
+}
+
+function flushScheduledValues(reply: CallReply): void {
+  reply.flushValues();
 }
 
 /**
@@ -84,11 +88,12 @@ export class CallReply {
     this.queue.push(value);
     if (!this.flushScheduled) {
       this.flushScheduled = true;
-      process.nextTick(this.flushValues);
+      process.nextTick(flushScheduledValues, this);
     }
   }
 
-  private readonly flushValues = (): void => {
+  /** Sends the values queued so far, each flagged MORE (the stream has not ended). */
+  flushValues(): void {
     this.flushScheduled = false;
     const queue = this.queue;
     this.queue = [];
@@ -96,7 +101,7 @@ export class CallReply {
       if (this.finished) return;
       this.sendValue(value, FrameFlags.MORE);
     }
-  };
+  }
 
   private complete(): void {
     if (this.finished) return;
@@ -111,14 +116,14 @@ export class CallReply {
   }
 
   private sendValue(value: unknown, flags: number): void {
-    let payload: EncodedPayload;
+    let payload: Buffer;
     try {
-      payload = encodePayload(this.codec, value);
+      payload = payloadBytes(this.codec, value);
     } catch (err) {
       this.error(internalError(`cannot encode reply: ${describeError(err)}`, 'ERPS_CODEC'));
       return;
     }
-    this.connection.send(FrameType.REPLY, flags | payload.flags, this.id, payload.bytes);
+    this.connection.send(FrameType.REPLY, flags | payloadFlags(value), this.id, payload);
   }
 
   private finish(): void {

@@ -15,7 +15,7 @@ import { peerIdentityOf } from '../tls/peer-identity.js';
 import { CallReply, internalError } from './call-reply.js';
 import { ErpsContext, ErpsSessionInfo } from './erps-context.js';
 import { ErpsServerOptions } from './erps-server-options.js';
-import { ServerSession, SessionHost, SessionLimits } from './session.js';
+import { CallTarget, ServerSession, SessionHost, SessionLimits } from './session.js';
 import { resolveConnectionOptions, type ConnectionOptions } from '../connection/connection.js';
 import { listenLocal } from '../connection/local-registry.js';
 import type { SplitMeta } from '../protocol/headers.js';
@@ -300,13 +300,14 @@ export class ErpsServer extends Server implements CustomTransportStrategy, Sessi
     return null;
   }
 
-  hasCallHandler(pattern: string): boolean {
+  findCallHandler(pattern: string): CallTarget | null {
     const handler = this.findHandler(pattern);
-    return handler !== null && !handler.isEventHandler;
+    return handler !== null && !handler.isEventHandler ? handler : null;
   }
 
-  invokeCall(pattern: string, data: unknown, ctx: ErpsContext, reply: CallReply, meta: SplitMeta): void {
-    const handler = this.findHandler(pattern)!;
+  invokeCall(target: CallTarget, pattern: string, data: unknown, ctx: ErpsContext, reply: CallReply, meta: SplitMeta): void {
+    const handler = target as MessageHandler;
+    if (this.options.authorize === undefined && this.forwardContext === undefined) return this.runCall(handler, data, ctx, reply);
     this.whenAuthorized(pattern, 'call', ctx, (allowed) => {
       if (allowed) this.inCallerContext(meta, () => this.runCall(handler, data, ctx, reply), (reason) => reply.error(internalError(reason, 'ERPS_CODEC')));
       else reply.error(internalError(`peer ${describePeer(ctx)} may not call "${pattern}"`, 'ERPS_FORBIDDEN'));
@@ -335,6 +336,24 @@ export class ErpsServer extends Server implements CustomTransportStrategy, Sessi
   }
 
   private runCall(handler: MessageHandler, data: unknown, ctx: ErpsContext, reply: CallReply): void {
+    if (!this.hooksInstalled()) {
+      // The common case: Nest's handler already returns a Promise, so one `then` is all the plumbing needed.
+      let result: unknown;
+      try {
+        result = handler(data, ctx);
+      } catch (err) {
+        return this.handlerFailed(err, reply);
+      }
+      if (isPromiseLike(result)) {
+        result.then(
+          (value) => this.deliver(value, reply),
+          (err: unknown) => this.handlerFailed(err, reply),
+        );
+      } else {
+        this.deliver(result, reply);
+      }
+      return;
+    }
     this.runWithHooks(ctx, async (end) => {
       const result = await handler(data, ctx);
       if (isObservable(result)) {
@@ -345,10 +364,23 @@ export class ErpsServer extends Server implements CustomTransportStrategy, Sessi
         reply.single(result);
         end();
       }
-    }).catch((err: unknown) => {
-      this.logger.error(err);
-      reply.error(internalError());
-    });
+    }).catch((err: unknown) => this.handlerFailed(err, reply));
+  }
+
+  /** A handler's result: a stream is followed, anything else is the single reply. Never throws. */
+  private deliver(value: unknown, reply: CallReply): void {
+    try {
+      if (isObservable(value)) reply.follow(value);
+      else reply.single(value);
+    } catch (err) {
+      this.handlerFailed(err, reply);
+    }
+  }
+
+  /** Nest's pipeline turns handler errors into error values; what still escapes it is a bug worth a log line. */
+  private handlerFailed(err: unknown, reply: CallReply): void {
+    this.logger.error(err);
+    reply.error(internalError());
   }
 
   invokeEvent(pattern: string, data: unknown, ctx: ErpsContext, meta: SplitMeta): void {
@@ -411,28 +443,41 @@ export class ErpsServer extends Server implements CustomTransportStrategy, Sessi
     return handler;
   }
 
+  /** Whether instrumentation installed Nest processing hooks (they exist only in some Nest versions). */
+  private hooksInstalled(): boolean {
+    const self = this as unknown as ProcessingHooks;
+    const start = self.onProcessingStartHook;
+    return typeof start === 'function' && (start !== this.defaultStartHook || self.onProcessingEndHook !== undefined);
+  }
+
   /**
    * Runs `fn` between Nest's processing start and end hooks where this Nest version has them
    * (instrumentation such as OpenTelemetry installs them); otherwise runs it directly.
    */
   private runWithHooks(ctx: ErpsContext, fn: (end: () => void) => Promise<void>): Promise<void> {
-    const self = this as unknown as {
-      onProcessingStartHook?: (transportId: symbol, ctx: unknown, done: () => Promise<void>) => unknown;
-      onProcessingEndHook?: (transportId: symbol, ctx: unknown) => void;
-    };
+    const self = this as unknown as ProcessingHooks;
     const start = self.onProcessingStartHook;
-    if (typeof start !== 'function' || (start === this.defaultStartHook && self.onProcessingEndHook === undefined)) return fn(noop);
+    if (!this.hooksInstalled()) return fn(noop);
     let ended = false;
     const end = (): void => {
       if (ended) return;
       ended = true;
       self.onProcessingEndHook?.(this.transportId, ctx);
     };
-    return Promise.resolve(start.call(this, this.transportId, ctx, () => fn(end))).then(noop, (err: unknown) => {
+    return Promise.resolve(start!.call(this, this.transportId, ctx, () => fn(end))).then(noop, (err: unknown) => {
       end();
       throw err;
     });
   }
+}
+
+function isPromiseLike(value: unknown): value is PromiseLike<unknown> {
+  return value instanceof Promise || (typeof value === 'object' && value !== null && typeof (value as { then?: unknown }).then === 'function');
+}
+
+interface ProcessingHooks {
+  onProcessingStartHook?: (transportId: symbol, ctx: unknown, done: () => Promise<void>) => unknown;
+  onProcessingEndHook?: (transportId: symbol, ctx: unknown) => void;
 }
 
 function noop(): void {}

@@ -5,7 +5,7 @@ import { createCodec, PayloadCodec } from '../protocol/codec.js';
 import { Frame, FrameType } from '../protocol/frame.js';
 import { checkHello, decodeHello, encodeReject, encodeWelcome, HandshakePolicy, Reject, RejectCode, WIRE_VERSION } from '../protocol/handshake.js';
 import { decodeMessageBody, encodeMessagePrefix, MessageBody } from '../protocol/message.js';
-import { decodePayload, encodePayload } from '../protocol/payload.js';
+import { decodePayload, payloadBytes, payloadFlags } from '../protocol/payload.js';
 import { splitMeta, SplitMeta } from '../protocol/headers.js';
 import { algorithmFromFeatures, COMPRESSION_FEATURES, FrameCompressor } from '../connection/compression.js';
 import type { PeerIdentity } from '../tls/peer-identity.js';
@@ -22,9 +22,9 @@ export interface SessionHost {
   readonly limits: SessionLimits;
   /** Whether this connection may proceed (allowPeers, maxConnections): null, or the REJECT to send. */
   admit(session: ServerSession): Reject | null;
-  /** A CALL arrived for `pattern`; false if there is no message handler for it. */
-  hasCallHandler(pattern: string): boolean;
-  invokeCall(pattern: string, data: unknown, ctx: ErpsContext, reply: CallReply, meta: SplitMeta): void;
+  /** The message handler for a CALL to `pattern` (opaque to the session), or null if there is none. */
+  findCallHandler(pattern: string): CallTarget | null;
+  invokeCall(target: CallTarget, pattern: string, data: unknown, ctx: ErpsContext, reply: CallReply, meta: SplitMeta): void;
   invokeEvent(pattern: string, data: unknown, ctx: ErpsContext, meta: SplitMeta): void;
   /** A CAST could not be delivered (a cast has no reply, so the server only logs it). */
   castDropped(pattern: string, reason: string): void;
@@ -33,6 +33,9 @@ export interface SessionHost {
   sessionClosed(session: ServerSession, reason: Error | undefined, opened: boolean): void;
   handshakeRejected(session: ServerSession, reason: string): void;
 }
+
+/** What a host found for a CALL pattern; the session only hands it back to `invokeCall`. */
+export type CallTarget = object;
 
 export interface SessionLimits {
   maxInFlightPerConnection: number;
@@ -103,8 +106,7 @@ export class ServerSession implements ErpsPushChannel {
   /** Erps `Server.push/2`: sends a PUSH to this client. False if the session is not open. */
   push(pattern: string, data: unknown): boolean {
     if (this.codec === undefined || this.state === 'closed' || this.connection.closed) return false;
-    const payload = encodePayload(this.codec, data);
-    this.connection.sendFrame(FrameType.PUSH, payload.flags, 0, encodeMessagePrefix(Buffer.from(pattern, 'utf8'), null), payload.bytes);
+    this.connection.sendFrame(FrameType.PUSH, payloadFlags(data), 0, encodeMessagePrefix(Buffer.from(pattern, 'utf8'), null), payloadBytes(this.codec, data));
     return true;
   }
 
@@ -196,7 +198,8 @@ export class ServerSession implements ErpsPushChannel {
       reply.error(internalError(`too many calls in flight on this connection (maxInFlightPerConnection ${maxInFlightPerConnection})`, 'ERPS_BUSY'));
       return;
     }
-    if (!this.host.hasCallHandler(message.pattern)) {
+    const target = this.host.findCallHandler(message.pattern);
+    if (target === null) {
       reply.error(
         internalError(`There is no matching message handler defined in the remote service for pattern "${message.pattern}".`, 'ERPS_NO_HANDLER'),
       );
@@ -210,7 +213,7 @@ export class ServerSession implements ErpsPushChannel {
       return;
     }
     this.active.set(id, reply);
-    this.host.invokeCall(message.pattern, input.data, this.contextFor(message.pattern, input.meta), reply, input.meta);
+    this.host.invokeCall(target, message.pattern, input.data, this.contextFor(message.pattern, input.meta), reply, input.meta);
   }
 
   private onCast(frame: Frame): void {
