@@ -5,6 +5,7 @@ import { Frame, FrameFlags, FrameType } from '../protocol/frame.js';
 import { decodeMessageBody, encodeMessagePrefix, WirePattern } from '../protocol/message.js';
 import { decodePayload, payloadBytes, payloadFlags } from '../protocol/payload.js';
 import { PendingCalls } from './pending-calls.js';
+import { CallDeadlines, Expiring } from './call-deadlines.js';
 
 export interface CallObserver {
   next(value: unknown): void;
@@ -12,10 +13,9 @@ export interface CallObserver {
   complete(): void;
 }
 
-interface PendingCall {
+interface PendingCall extends Expiring {
+  id: number;
   observer: CallObserver;
-  timeoutMs: number;
-  timer: NodeJS.Timeout | undefined;
 }
 
 export interface LinkEvents {
@@ -31,6 +31,7 @@ export interface LinkEvents {
  */
 export class ClientLink {
   private readonly pending = new PendingCalls<PendingCall>();
+  private readonly deadlines = new CallDeadlines<PendingCall>((entry) => this.expire(entry));
   private goingAway = false;
 
   constructor(
@@ -66,9 +67,10 @@ export class ClientLink {
       observer.error(err);
       return noop;
     }
-    const entry: PendingCall = { observer, timeoutMs, timer: undefined };
+    const entry: PendingCall = { id: 0, observer, timeoutMs, expiresAt: 0, prevExpiring: null, nextExpiring: null };
     const id = this.pending.add(entry);
-    this.armTimer(id, entry);
+    entry.id = id;
+    if (timesOut(entry)) this.deadlines.arm(entry);
     this.connection.sendFrame(FrameType.CALL, payloadFlags(data), id, prefix, payload);
     return () => this.cancel(id);
   }
@@ -107,18 +109,15 @@ export class ClientLink {
     this.connection.send(FrameType.CANCEL, 0, id);
   }
 
-  private armTimer(id: number, entry: PendingCall): void {
-    if (entry.timeoutMs <= 0 || !Number.isFinite(entry.timeoutMs)) return;
-    entry.timer = setTimeout(() => {
-      if (this.pending.get(id) !== entry) return;
-      this.cancel(id);
-      entry.observer.error(new ErpsTimeoutError(entry.timeoutMs));
-    }, entry.timeoutMs);
+  private expire(entry: PendingCall): void {
+    if (this.pending.get(entry.id) !== entry) return;
+    this.cancel(entry.id);
+    entry.observer.error(new ErpsTimeoutError(entry.timeoutMs));
   }
 
   private settle(id: number, entry: PendingCall): void {
     this.pending.delete(id);
-    if (entry.timer !== undefined) clearTimeout(entry.timer);
+    this.deadlines.disarm(entry);
   }
 
   private onFrame(frame: Frame): void {
@@ -159,7 +158,7 @@ export class ClientLink {
       return;
     }
     if (more) {
-      if (entry.timer !== undefined) entry.timer.refresh();
+      if (timesOut(entry)) this.deadlines.arm(entry);
       entry.observer.next(value);
     } else {
       this.settle(frame.id, entry);
@@ -191,11 +190,14 @@ export class ClientLink {
   }
 
   private failAll(err: Error): void {
-    for (const entry of this.pending.drain()) {
-      if (entry.timer !== undefined) clearTimeout(entry.timer);
-      entry.observer.error(err);
-    }
+    this.deadlines.clear();
+    for (const entry of this.pending.drain()) entry.observer.error(err);
   }
+}
+
+/** 0 (or Infinity) means no timeout. */
+function timesOut(entry: PendingCall): boolean {
+  return entry.timeoutMs > 0 && Number.isFinite(entry.timeoutMs);
 }
 
 function noop(): void {}
