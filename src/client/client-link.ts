@@ -2,7 +2,7 @@ import type { ErpsConnection } from '../connection/connection.js';
 import { ErpsCodecError, ErpsConnectionLostError, ErpsFrameTooLargeError, ErpsTimeoutError, describeError } from '../errors.js';
 import type { PayloadCodec } from '../protocol/codec.js';
 import { Frame, FrameFlags, FrameType } from '../protocol/frame.js';
-import { decodeMessageBody, encodeMessagePrefix, WirePattern } from '../protocol/message.js';
+import { decodeMessageBody, encodeMessagePrefix, PatternCache, WirePattern } from '../protocol/message.js';
 import { decodePayload, payloadBytes, payloadFlags } from '../protocol/payload.js';
 import { PendingCalls } from './pending-calls.js';
 import { CallDeadlines, Expiring } from './call-deadlines.js';
@@ -33,6 +33,7 @@ export class ClientLink {
   private readonly pending = new PendingCalls<PendingCall>();
   private readonly deadlines = new CallDeadlines<PendingCall>((entry) => this.expire(entry));
   private goingAway = false;
+  private readonly pushPatterns = new PatternCache();
 
   constructor(
     readonly connection: ErpsConnection,
@@ -127,8 +128,8 @@ export class ClientLink {
       case FrameType.ERROR:
         return this.onError(frame);
       case FrameType.PUSH: {
-        const message = decodeMessageBody(frame.body);
-        return this.events.push(message.pattern, decodePayload(this.codec, message.payload, frame.flags));
+        const message = decodeMessageBody(frame.source, frame.start, frame.end, this.pushPatterns);
+        return this.events.push(message.pattern, decodePayload(this.codec, frame.source, message.payloadStart, frame.end, frame.flags));
       }
       case FrameType.GOAWAY:
         this.goingAway = true;
@@ -150,7 +151,7 @@ export class ClientLink {
     }
     let value: unknown;
     try {
-      value = decodePayload(this.codec, frame.body, frame.flags);
+      value = decodePayload(this.codec, frame.source, frame.start, frame.end, frame.flags);
     } catch (err) {
       if (more) this.cancel(frame.id);
       else this.settle(frame.id, entry);
@@ -173,7 +174,7 @@ export class ClientLink {
     this.settle(frame.id, entry);
     let err: unknown;
     try {
-      err = this.codec.decode(frame.body);
+      err = this.codec.decode(frame.source, frame.start, frame.end);
     } catch (decodeErr) {
       err = new ErpsCodecError(`undecodable error reply: ${describeError(decodeErr)}`, decodeErr);
     }

@@ -170,7 +170,7 @@ export class ErpsConnection {
     }
     if ((frame.flags & FrameFlags.COMPRESSED) !== 0) {
       if (this.compressor === undefined) throw new ErpsProtocolError('compressed frame, but compression was not negotiated');
-      frame = { ...frame, flags: frame.flags & ~FrameFlags.COMPRESSED, body: this.compressor.decompress(frame.body, this.maxFrameBytes) };
+      frame = Frame.of(frame.type, frame.flags & ~FrameFlags.COMPRESSED, frame.id, this.compressor.decompress(frame.body, this.maxFrameBytes));
     }
     if (frame.type === FrameType.PING) {
       this.send(FrameType.PONG, 0, frame.id);

@@ -10,7 +10,8 @@ export interface PayloadCodec {
   /** Wire id carried in HELLO. */
   readonly id: number;
   encode(value: unknown): Buffer;
-  decode(bytes: Buffer): unknown;
+  /** Decodes `bytes` from `start` (default 0) to `end` (default its length); an empty range is `undefined`. */
+  decode(bytes: Buffer, start?: number, end?: number): unknown;
 }
 
 const EMPTY = Buffer.alloc(0);
@@ -33,10 +34,11 @@ function createMsgpackCodec(): PayloadCodec {
         throw new ErpsCodecError(`cannot encode payload with msgpack: ${describeError(err)}`, err);
       }
     },
-    decode(bytes) {
-      if (bytes.length === 0) return undefined;
+    decode(bytes, start = 0, end = bytes.length) {
+      if (end <= start) return undefined;
       try {
-        return packr.unpack(bytes);
+        // A range is read in place: msgpackr then keeps one DataView for the whole read chunk, not one per message.
+        return start === 0 && end === bytes.length ? packr.unpack(bytes) : packr.unpack(bytes, { start, end });
       } catch (err) {
         throw new ErpsCodecError(`cannot decode msgpack payload: ${describeError(err)}`, err);
       }
@@ -62,10 +64,10 @@ function createJsonCodec(): PayloadCodec {
         throw new ErpsCodecError(`cannot encode payload as JSON: ${describeError(err)}`, err);
       }
     },
-    decode(bytes) {
-      if (bytes.length === 0) return undefined;
+    decode(bytes, start = 0, end = bytes.length) {
+      if (end <= start) return undefined;
       try {
-        return JSON.parse(bytes.toString('utf8'), safeReviver);
+        return JSON.parse(bytes.toString('utf8', start, end), safeReviver);
       } catch (err) {
         throw new ErpsCodecError(`cannot decode JSON payload: ${describeError(err)}`, err);
       }
@@ -150,11 +152,11 @@ export function createCodec(name: CodecName = 'msgpack', options: CodecOptions =
   const decode = codec.decode;
   return {
     ...codec,
-    decode(bytes) {
-      const value = decode(bytes);
+    decode(bytes, start = 0, end = bytes.length) {
+      const value = decode(bytes, start, end);
       // Every level of nesting costs at least one byte in msgpack and in JSON: a payload of at most maxDepth
       // bytes cannot nest deeper than maxDepth, so the walk is only needed for longer ones.
-      if (bytes.length > maxDepth && nestsDeeperThan(value, maxDepth)) throw new ErpsCodecError(`payload nests deeper than maxDepth (${maxDepth})`);
+      if (end - start > maxDepth && nestsDeeperThan(value, maxDepth)) throw new ErpsCodecError(`payload nests deeper than maxDepth (${maxDepth})`);
       return value;
     },
   };

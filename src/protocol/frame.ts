@@ -37,11 +37,28 @@ export const FrameFlags = {
   COMPRESSED: 0x80,
 } as const;
 
-export interface Frame {
-  type: FrameType;
-  flags: number;
-  id: number;
-  body: Buffer;
+/**
+ * One decoded frame: its header fields, and where its body lies in the bytes it arrived in. Hot paths read the
+ * body in place (`source` from `start` to `end`); `body` makes a Buffer view of it on demand.
+ */
+export class Frame {
+  constructor(
+    readonly type: FrameType,
+    readonly flags: number,
+    readonly id: number,
+    readonly source: Buffer,
+    readonly start: number,
+    readonly end: number,
+  ) {}
+
+  /** A frame whose body is all of `body`. */
+  static of(type: FrameType, flags: number, id: number, body: Buffer): Frame {
+    return new Frame(type, flags, id, body, 0, body.length);
+  }
+
+  get body(): Buffer {
+    return this.start === 0 && this.end === this.source.length ? this.source : this.source.subarray(this.start, this.end);
+  }
 }
 
 const EMPTY = Buffer.alloc(0);
@@ -64,8 +81,8 @@ export function encodeFrame(type: FrameType, flags: number, id: number, body: Bu
 /**
  * Incremental frame decoder: a state machine fed with Buffers of any size and split.
  * It only parses: frames go to `onFrame`, errors are thrown as `ErpsProtocolError`.
- * Bodies that lie inside one chunk are views (no copy); only bodies split across chunks are copied,
- * into a buffer allocated after the length was checked against `maxFrameBytes`.
+ * Bodies that lie inside one chunk stay where they are (the frame points into the chunk); only bodies split
+ * across chunks are copied, into a buffer allocated after the length was checked against `maxFrameBytes`.
  */
 export class FrameDecoder {
   private readonly header = Buffer.alloc(HEADER_BYTES);
@@ -106,7 +123,7 @@ export class FrameDecoder {
           const body = this.body;
           this.body = null;
           this.bodyFill = 0;
-          this.emit(body);
+          this.emit(body, 0, body.length);
         }
         continue;
       }
@@ -124,11 +141,10 @@ export class FrameDecoder {
         bodyLength = this.readHeader(this.header, 0);
       }
       if (bodyLength === 0) {
-        this.emit(EMPTY);
+        this.emit(EMPTY, 0, 0);
       } else if (length - offset >= bodyLength) {
-        const body = chunk.subarray(offset, offset + bodyLength);
         offset += bodyLength;
-        this.emit(body);
+        this.emit(chunk, offset - bodyLength, offset);
       } else {
         this.body = Buffer.allocUnsafe(bodyLength);
         this.bodyFill = 0;
@@ -153,7 +169,7 @@ export class FrameDecoder {
     return bodyLength;
   }
 
-  private emit(body: Buffer): void {
-    this.onFrame({ type: this.type as FrameType, flags: this.flags, id: this.id, body });
+  private emit(source: Buffer, start: number, end: number): void {
+    this.onFrame(new Frame(this.type as FrameType, this.flags, this.id, source, start, end));
   }
 }

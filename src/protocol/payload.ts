@@ -16,7 +16,10 @@ export function payloadBytes(codec: PayloadCodec, value: unknown): Buffer {
   return Buffer.isBuffer(value) ? value : codec.encode(value);
 }
 
-/** The value of a payload, given the flags of its frame. A RAW payload is returned as it is (a view of the frame). */
-export function decodePayload(codec: PayloadCodec, bytes: Buffer, flags: number): unknown {
-  return (flags & FrameFlags.RAW) !== 0 ? bytes : codec.decode(bytes);
+/**
+ * The value of a payload lying in `source` from `start` to `end`, given the flags of its frame. A RAW payload is
+ * returned as it is (a view of the frame).
+ */
+export function decodePayload(codec: PayloadCodec, source: Buffer, start: number, end: number, flags: number): unknown {
+  return (flags & FrameFlags.RAW) !== 0 ? source.subarray(start, end) : codec.decode(source, start, end);
 }

@@ -4,7 +4,7 @@ import { ErpsProtocolError, describeError } from '../errors.js';
 import { createCodec, PayloadCodec } from '../protocol/codec.js';
 import { Frame, FrameType } from '../protocol/frame.js';
 import { checkHello, decodeHello, encodeReject, encodeWelcome, HandshakePolicy, Reject, RejectCode, WIRE_VERSION } from '../protocol/handshake.js';
-import { decodeMessageBody, encodeMessagePrefix, MessageBody } from '../protocol/message.js';
+import { decodeMessageBody, encodeMessagePrefix, MessageBody, PatternCache } from '../protocol/message.js';
 import { decodePayload, payloadBytes, payloadFlags } from '../protocol/payload.js';
 import { splitMeta, SplitMeta } from '../protocol/headers.js';
 import { algorithmFromFeatures, COMPRESSION_FEATURES, FrameCompressor } from '../connection/compression.js';
@@ -68,6 +68,7 @@ export class ServerSession implements ErpsPushChannel {
   private state: SessionState = 'handshake';
   private codec: PayloadCodec | undefined;
   private readonly active = new Map<number, CallReply>();
+  private readonly patterns = new PatternCache();
   private handshakeTimer: NodeJS.Timeout | undefined;
   private idleTimer: NodeJS.Timeout | undefined;
   private drained: (() => void) | undefined;
@@ -186,7 +187,7 @@ export class ServerSession implements ErpsPushChannel {
     const codec = this.requireOpen('CALL');
     const id = frame.id;
     if (this.active.has(id)) throw new ErpsProtocolError(`request id ${id} reused while still pending`);
-    const message = decodeMessageBody(frame.body);
+    const message = decodeMessageBody(frame.source, frame.start, frame.end, this.patterns);
     this.idleTimer?.refresh();
     const reply = new CallReply(this.connection, codec, id, this.finishReply);
     if (this.state !== 'open') {
@@ -207,7 +208,7 @@ export class ServerSession implements ErpsPushChannel {
     }
     let input: DecodedInput;
     try {
-      input = this.decodeInput(codec, message, frame.flags);
+      input = this.decodeInput(codec, message, frame);
     } catch (err) {
       reply.error(internalError(describeError(err), (err as { code?: string }).code ?? 'ERPS_CODEC'));
       return;
@@ -218,11 +219,11 @@ export class ServerSession implements ErpsPushChannel {
 
   private onCast(frame: Frame): void {
     const codec = this.requireOpen('CAST');
-    const message = decodeMessageBody(frame.body);
+    const message = decodeMessageBody(frame.source, frame.start, frame.end, this.patterns);
     this.idleTimer?.refresh();
     let input: DecodedInput;
     try {
-      input = this.decodeInput(codec, message, frame.flags);
+      input = this.decodeInput(codec, message, frame);
     } catch (err) {
       // A cast has no reply: a payload we cannot read is dropped with a log line, the connection goes on.
       this.host.castDropped(message.pattern, `undecodable payload: ${describeError(err)}`);
@@ -232,9 +233,9 @@ export class ServerSession implements ErpsPushChannel {
   }
 
   /** Payload and metadata of a CALL/CAST; throws ErpsCodecError or ErpsHeadersError. */
-  private decodeInput(codec: PayloadCodec, message: MessageBody, flags: number): DecodedInput {
+  private decodeInput(codec: PayloadCodec, message: MessageBody, frame: Frame): DecodedInput {
     return {
-      data: decodePayload(codec, message.payload, flags),
+      data: decodePayload(codec, frame.source, message.payloadStart, frame.end, frame.flags),
       meta: message.meta === null ? NO_META : splitMeta(codec.decode(message.meta)),
     };
   }

@@ -103,6 +103,30 @@ describe('fuzz: payload codecs', () => {
     fc.assert(fc.property(fc.uint8Array({ maxLength: 500 }), (bytes) => onlyErpsErrors(() => codec.decode(Buffer.from(bytes)))), { numRuns });
   });
 
+  it.each(['msgpack', 'json'] as const)('%s: a payload read in place between other bytes decodes exactly as it does alone', (name) => {
+    const codec = createCodec(name);
+    const outcome = (decode: () => unknown): { value?: unknown; error?: string } => {
+      try {
+        return { value: decode() };
+      } catch (err) {
+        expect(err).toBeInstanceOf(ErpsError);
+        return { error: 'ErpsError' };
+      }
+    };
+    const payload = fc.oneof(
+      fc.uint8Array({ maxLength: 200 }).map((bytes) => Buffer.from(bytes)),
+      fc.jsonValue().map((value) => codec.encode(value)),
+    );
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 40 }), payload, fc.uint8Array({ maxLength: 40 }), (before, bytes, after) => {
+        const around = Buffer.concat([Buffer.from(before), bytes, Buffer.from(after)]);
+        const alone = Buffer.from(bytes);
+        expect(outcome(() => codec.decode(around, before.length, before.length + bytes.length))).toEqual(outcome(() => codec.decode(alone)));
+      }),
+      { numRuns },
+    );
+  });
+
   it.each(['msgpack', 'json'] as const)('%s: hostile keys (__proto__, constructor, prototype) never pollute', (name) => {
     const codec = createCodec(name);
     const hostileKey = fc.constantFrom('__proto__', 'constructor', 'prototype', 'polluted', 'toString', 'a');

@@ -10,10 +10,17 @@ function frames(): Buffer[] {
   ];
 }
 
-function collect(maxFrameBytes?: number): { decoder: FrameDecoder; out: Frame[] } {
-  const out: Frame[] = [];
-  // Copy bodies: views into a chunk are only valid while the chunk is.
-  const decoder = new FrameDecoder((f) => out.push({ ...f, body: Buffer.from(f.body) }), maxFrameBytes);
+interface PlainFrame {
+  type: number;
+  flags: number;
+  id: number;
+  body: Buffer;
+}
+
+function collect(maxFrameBytes?: number): { decoder: FrameDecoder; out: PlainFrame[] } {
+  const out: PlainFrame[] = [];
+  // Copy bodies: a frame points into its chunk, which is only valid while the chunk is.
+  const decoder = new FrameDecoder((f: Frame) => out.push({ type: f.type, flags: f.flags, id: f.id, body: Buffer.from(f.body) }), maxFrameBytes);
   return { decoder, out };
 }
 
@@ -26,6 +33,20 @@ const expected = [
 
 describe('FrameDecoder', () => {
   const stream = Buffer.concat(frames());
+
+  it('a body inside one chunk is read in place; one split across chunks is copied into its own buffer', () => {
+    const frames: Frame[] = [];
+    const decoder = new FrameDecoder((f) => frames.push(f));
+    const whole = encodeFrame(FrameType.CALL, 0, 1, Buffer.from('in place'));
+    const chunk = Buffer.concat([whole, whole.subarray(0, HEADER_BYTES + 3)]);
+    decoder.push(chunk);
+    decoder.push(whole.subarray(HEADER_BYTES + 3));
+    expect(frames).toHaveLength(2);
+    expect(frames[0]!.source).toBe(chunk);
+    expect([frames[0]!.start, frames[0]!.end]).toEqual([HEADER_BYTES, whole.length]);
+    expect(frames[1]!.source).not.toBe(chunk);
+    expect(frames.map((f) => f.body.toString())).toEqual(['in place', 'in place']);
+  });
 
   it('decodes many frames from one chunk', () => {
     const { decoder, out } = collect();

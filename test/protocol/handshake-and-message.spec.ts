@@ -1,7 +1,7 @@
 import { ErpsCodecError, ErpsProtocolError } from '../../src/errors';
 import { createCodec } from '../../src/protocol/codec';
 import { checkHello, decodeHello, decodeReject, decodeWelcome, encodeHello, encodeReject, encodeWelcome, RejectCode, WIRE_VERSION } from '../../src/protocol/handshake';
-import { decodeMessageBody, encodeMessagePrefix } from '../../src/protocol/message';
+import { decodeMessageBody, encodeMessagePrefix, PatternCache } from '../../src/protocol/message';
 
 const hello = { wireVersion: WIRE_VERSION, codec: 'msgpack' as const, features: 3, identifier: 'calc', version: '1.2.3' };
 const policy = { identifier: 'calc', versions: '^1.0.0', codec: 'msgpack' as const };
@@ -43,13 +43,55 @@ describe('message bodies', () => {
     const decoded = decodeMessageBody(body);
     expect(decoded.pattern).toBe('{"cmd":"sum"}');
     expect(decoded.meta).toEqual(meta);
-    expect(decoded.payload).toEqual(payload);
+    expect(body.subarray(decoded.payloadStart)).toEqual(payload);
     expect(decodeMessageBody(encodeMessagePrefix(Buffer.from('p'), null)).meta).toBeNull();
+  });
+
+  it('reads a body in place inside a larger buffer (start/end), refusing lengths that run past its end', () => {
+    const body = Buffer.concat([encodeMessagePrefix(Buffer.from('sum'), null), Buffer.from('xyz')]);
+    const around = Buffer.concat([Buffer.from('before'), body, Buffer.from('after')]);
+    const start = 'before'.length;
+    const decoded = decodeMessageBody(around, start, start + body.length);
+    expect(decoded.pattern).toBe('sum');
+    expect(around.toString('utf8', decoded.payloadStart, start + body.length)).toBe('xyz');
+    // The same bytes cut short: the pattern length now runs past the end, though the buffer goes on.
+    expect(() => decodeMessageBody(around, start, start + 5)).toThrow(ErpsProtocolError);
   });
 
   it('refuses truncated bodies', () => {
     const body = Buffer.concat([encodeMessagePrefix(Buffer.from('pattern'), Buffer.alloc(10)), Buffer.from('x')]);
     for (const cut of [0, 1, 5, 9, 12]) expect(() => decodeMessageBody(body.subarray(0, cut))).toThrow(ErpsProtocolError);
+  });
+});
+
+describe('PatternCache', () => {
+  const bodyOf = (pattern: string): Buffer => encodeMessagePrefix(Buffer.from(pattern, 'utf8'), null);
+
+  it('gives back the same string for a repeated pattern, and tells apart patterns of equal length', () => {
+    const patterns = new PatternCache();
+    const first = decodeMessageBody(bodyOf('echo'), undefined, undefined, patterns).pattern;
+    expect(first).toBe('echo');
+    expect(decodeMessageBody(bodyOf('echo'), undefined, undefined, patterns).pattern).toBe(first);
+    expect(decodeMessageBody(bodyOf('ecHo'), undefined, undefined, patterns).pattern).toBe('ecHo');
+    expect(decodeMessageBody(bodyOf('{"cmd":"søm"}'), undefined, undefined, patterns).pattern).toBe('{"cmd":"søm"}');
+    expect(decodeMessageBody(bodyOf('echo'), undefined, undefined, patterns).pattern).toBe('echo');
+  });
+
+  it('stays right with more patterns than slots, and with patterns too long to cache', () => {
+    const patterns = new PatternCache();
+    const names = Array.from({ length: 20 }, (_, i) => `pattern-${i}`).concat(['x'.repeat(200), 'y'.repeat(200)]);
+    for (let round = 0; round < 3; round++) {
+      for (const name of names) expect(decodeMessageBody(bodyOf(name), undefined, undefined, patterns).pattern).toBe(name);
+    }
+  });
+
+  it('keeps copies, not views into the buffers it read', () => {
+    const patterns = new PatternCache();
+    const body = bodyOf('mutable');
+    decodeMessageBody(body, undefined, undefined, patterns);
+    body.write('MUTABLE', 2);
+    expect(decodeMessageBody(bodyOf('mutable'), undefined, undefined, patterns).pattern).toBe('mutable');
+    expect(decodeMessageBody(body, undefined, undefined, patterns).pattern).toBe('MUTABLE');
   });
 });
 
