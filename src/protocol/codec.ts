@@ -37,8 +37,9 @@ function createMsgpackCodec(): PayloadCodec {
     decode(bytes, start = 0, end = bytes.length) {
       if (end <= start) return undefined;
       try {
-        // A range is read in place: msgpackr then keeps one DataView for the whole read chunk, not one per message.
-        return start === 0 && end === bytes.length ? packr.unpack(bytes) : packr.unpack(bytes, { start, end });
+        // A view of just the payload, not unpack(bytes, { start, end }): msgpackr picks its fast paths for small
+        // messages (JS strings, its key cache) by the end offset, which inside a large read chunk is never small.
+        return packr.unpack(start === 0 && end === bytes.length ? bytes : bytes.subarray(start, end));
       } catch (err) {
         throw new ErpsCodecError(`cannot decode msgpack payload: ${describeError(err)}`, err);
       }
