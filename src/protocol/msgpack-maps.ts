@@ -29,7 +29,8 @@ function isLeaf(value: object): boolean {
  * The work stack of containsMap, reused so plain data is checked without allocating. Reading a property can run a
  * getter, and a getter could encode another value: a walk that starts inside another one gets a stack of its own.
  */
-const sharedStack: unknown[] = [];
+const sharedStack: object[] = [];
+const EMPTY_SLOT: object = Object.freeze({});
 let sharedStackInUse = false;
 
 /** True if `value` contains a Map anywhere (iterative, and allocation-free for plain data). */
@@ -44,25 +45,32 @@ export function containsMap(value: unknown): boolean {
   }
 }
 
-function walkForMap(root: object, stack: unknown[]): boolean {
+function walkForMap(root: object, stack: object[]): boolean {
   stack[0] = root;
   let top = 1;
   let visited = 0;
   try {
     while (top > 0) {
-      const node = stack[--top];
-      stack[top] = undefined;
-      if (node === null || typeof node !== 'object') continue;
-      if (node instanceof Map || ++visited > WALK_LIMIT) return true;
+      const node = stack[--top]!;
+      stack[top] = EMPTY_SLOT;
+      if (++visited > WALK_LIMIT) return true;
+      // Plain objects and arrays first: they are nearly everything a payload holds.
       if (Array.isArray(node)) {
-        for (let i = 0; i < node.length; i++) stack[top++] = node[i];
-      } else if (!isLeaf(node)) {
-        for (const key in node) stack[top++] = (node as Record<string, unknown>)[key];
+        for (let i = 0; i < node.length; i++) {
+          const child: unknown = node[i];
+          if (typeof child === 'object' && child !== null) stack[top++] = child;
+        }
+      } else if (node.constructor === Object || !isLeaf(node)) {
+        if (node instanceof Map) return true;
+        for (const key in node) {
+          const child: unknown = (node as Record<string, unknown>)[key];
+          if (typeof child === 'object' && child !== null) stack[top++] = child;
+        }
       }
     }
     return false;
   } finally {
-    while (top > 0) stack[--top] = undefined;
+    while (top > 0) stack[--top] = EMPTY_SLOT;
   }
 }
 
