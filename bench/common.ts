@@ -65,6 +65,9 @@ export interface ServerStats {
   rssBytes: number;
   heapUsedBytes: number;
   casts: number;
+  /** process.cpuUsage() of the server process, cumulative since it started. */
+  cpuUserUs: number;
+  cpuSystemUs: number;
   /** erps only: live connections as the daemon reports them. */
   connections?: number;
   /** erps only: calls the daemon still tracks, read from private fields (no public accessor); undefined if unreadable. */
@@ -92,6 +95,11 @@ export interface WorkloadResult {
   bytesPerSec?: number;
   p50Ms?: number;
   p99Ms?: number;
+  /** Every call or cast this request made, probe and warm-up included: the divisor for the CPU figures. */
+  totalCalls: number;
+  /** process.cpuUsage() delta of the client process from receiving the request to replying. */
+  cpuUserUs: number;
+  cpuSystemUs: number;
 }
 
 export interface IdleResult {

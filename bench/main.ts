@@ -281,6 +281,20 @@ const fmt = (value: number | undefined, digits = 0): string => (value === undefi
 
 interface Sample extends WorkloadResult {
   serverRssMiB: number;
+  serverCpuUsPerCall: number;
+  clientCpuUsPerCall: number;
+}
+
+/** User + system CPU µs spent per call (or cast) over a span in which `calls` were made. */
+const cpuUsPerCall = (userUs: number, systemUs: number, calls: number): number => (calls > 0 ? (userUs + systemUs) / calls : NaN);
+
+function toSample(result: WorkloadResult, before: ServerStats, after: ServerStats): Sample {
+  return {
+    ...result,
+    serverRssMiB: mib(after.rssBytes),
+    serverCpuUsPerCall: cpuUsPerCall(after.cpuUserUs - before.cpuUserUs, after.cpuSystemUs - before.cpuSystemUs, result.totalCalls),
+    clientCpuUsPerCall: cpuUsPerCall(result.cpuUserUs, result.cpuSystemUs, result.totalCalls),
+  };
 }
 
 async function compare(options: Options, env: Env): Promise<void> {
@@ -308,11 +322,11 @@ async function compare(options: Options, env: Env): Promise<void> {
           const started = await startServer(env, system, execArgv);
           server = started.server;
           client = await startClient(env, system, started.port, [], clientExecArgv);
+          const before = await serverStats(server);
           const reply = await client.request({ cmd: 'workload', workload, durationMs, warmupMs }, durationMs + warmupMs + 90_000);
           if (reply.type !== 'reply' || reply.result === undefined) throw new Error(`${system}/${workload}: no result`);
           const result = reply.result as WorkloadResult;
-          const stats = await serverStats(server);
-          const sample: Sample = { ...result, serverRssMiB: mib(stats.rssBytes) };
+          const sample = toSample(result, before, await serverStats(server));
           const list = samples.get(key(system, workload)) ?? [];
           list.push(sample);
           samples.set(key(system, workload), list);
@@ -320,7 +334,8 @@ async function compare(options: Options, env: Env): Promise<void> {
             `run ${run}/${options.runs} ${system.padEnd(9)} ${workload.padEnd(7)} ${fmt(result.callsPerSec).padStart(9)} calls/s` +
               (result.p99Ms !== undefined ? `  p50 ${fmt(result.p50Ms, 3)} ms  p99 ${fmt(result.p99Ms, 3)} ms` : '') +
               (result.bytesPerSec !== undefined ? `  ${fmt(mib(result.bytesPerSec), 1)} MiB/s` : '') +
-              `  server RSS ${fmt(sample.serverRssMiB, 1)} MiB`,
+              `  server RSS ${fmt(sample.serverRssMiB, 1)} MiB` +
+              `  server CPU ${fmt(sample.serverCpuUsPerCall, 2)} µs/call  client CPU ${fmt(sample.clientCpuUsPerCall, 2)} µs/call`,
           );
         } catch (err) {
           failures.push(`run ${run} ${system} ${workload}: ${describe(err)}`);
@@ -334,18 +349,21 @@ async function compare(options: Options, env: Env): Promise<void> {
   }
 
   // Medians per system × workload.
-  const summary: Record<string, Record<string, { callsPerSec: number; p50Ms?: number; p99Ms?: number; bytesPerSec?: number; serverRssMiB: number; runs: number }>> = {};
+  const summary: Record<
+    string,
+    Record<string, { callsPerSec: number; p50Ms?: number; p99Ms?: number; bytesPerSec?: number; serverRssMiB: number; serverCpuUsPerCall: number; clientCpuUsPerCall: number; runs: number }>
+  > = {};
   const lines = [
     `Mutual TLS on 127.0.0.1, server and client in separate processes; medians of ${options.runs} run(s) of ${options.durationS} s each (after ${fmt(warmupMs / 1000, 1)} s warm-up).`,
     '',
-    '| system | workload | calls/s | MiB/s (both ways) | p50 ms | p99 ms | server RSS MiB |',
-    '|---|---|---:|---:|---:|---:|---:|',
+    '| system | workload | calls/s | MiB/s (both ways) | p50 ms | p99 ms | server CPU µs/call | client CPU µs/call | server RSS MiB |',
+    '|---|---|---:|---:|---:|---:|---:|---:|---:|',
   ];
   for (const workload of options.workloads) {
     for (const system of options.systems) {
       const list = samples.get(key(system, workload)) ?? [];
       if (list.length === 0) {
-        lines.push(`| ${system} | ${workload} | failed | | | | |`);
+        lines.push(`| ${system} | ${workload} | failed | | | | | | |`);
         continue;
       }
       const m = {
@@ -354,11 +372,13 @@ async function compare(options: Options, env: Env): Promise<void> {
         p99Ms: list[0]!.p99Ms === undefined ? undefined : median(list.map((s) => s.p99Ms ?? NaN)),
         bytesPerSec: list[0]!.bytesPerSec === undefined ? undefined : median(list.map((s) => s.bytesPerSec ?? NaN)),
         serverRssMiB: median(list.map((s) => s.serverRssMiB)),
+        serverCpuUsPerCall: median(list.map((s) => s.serverCpuUsPerCall)),
+        clientCpuUsPerCall: median(list.map((s) => s.clientCpuUsPerCall)),
         runs: list.length,
       };
       (summary[system] ??= {})[workload] = m;
       lines.push(
-        `| ${system} | ${workload} | ${fmt(m.callsPerSec)} | ${m.bytesPerSec === undefined ? '' : fmt(mib(m.bytesPerSec), 1)} | ${fmt(m.p50Ms, 3)} | ${fmt(m.p99Ms, 3)} | ${fmt(m.serverRssMiB, 1)} |`,
+        `| ${system} | ${workload} | ${fmt(m.callsPerSec)} | ${m.bytesPerSec === undefined ? '' : fmt(mib(m.bytesPerSec), 1)} | ${fmt(m.p50Ms, 3)} | ${fmt(m.p99Ms, 3)} | ${fmt(m.serverCpuUsPerCall, 2)} | ${fmt(m.clientCpuUsPerCall, 2)} | ${fmt(m.serverRssMiB, 1)} |`,
       );
     }
   }
@@ -392,6 +412,8 @@ async function compare(options: Options, env: Env): Promise<void> {
       erps_over_nestTcp_p99_echo100: ratio(get('erps', 'echo100')?.p99Ms, get('nest-tcp', 'echo100')?.p99Ms),
       erps_over_raw_callsPerSec_echo100: ratio(get('erps', 'echo100')?.callsPerSec, get('raw', 'echo100')?.callsPerSec),
       erps_over_raw_bytesPerSec_mib4: ratio(get('erps', 'mib4')?.bytesPerSec, get('raw', 'mib4')?.bytesPerSec),
+      // Informational, no target: less noisy than calls/s on a shared machine.
+      erps_over_nestTcp_serverCpuPerCall_echo100: ratio(get('erps', 'echo100')?.serverCpuUsPerCall, get('nest-tcp', 'echo100')?.serverCpuUsPerCall),
     },
     targets: { erps_over_nestTcp_callsPerSec_echo100: '>=3', erps_over_nestTcp_callsPerSec_echo1: '>=1.3', erps_over_nestTcp_p99_echo100: '<=0.5', erps_over_raw_callsPerSec_echo100: '>=0.25', erps_over_raw_bytesPerSec_mib4: '>=0.7' },
     absolute: Object.fromEntries(
@@ -400,7 +422,16 @@ async function compare(options: Options, env: Env): Promise<void> {
         Object.fromEntries(
           Object.entries(workloads).map(([workload, m]) => [
             workload,
-            { callsPerSec: round(m.callsPerSec), p50Ms: round(m.p50Ms, 3), p99Ms: round(m.p99Ms, 3), bytesPerSec: round(m.bytesPerSec), serverRssMiB: round(m.serverRssMiB, 1), runs: m.runs },
+            {
+              callsPerSec: round(m.callsPerSec),
+              p50Ms: round(m.p50Ms, 3),
+              p99Ms: round(m.p99Ms, 3),
+              bytesPerSec: round(m.bytesPerSec),
+              serverRssMiB: round(m.serverRssMiB, 1),
+              serverCpuUsPerCall: round(m.serverCpuUsPerCall, 2),
+              clientCpuUsPerCall: round(m.clientCpuUsPerCall, 2),
+              runs: m.runs,
+            },
           ]),
         ),
       ]),

@@ -173,10 +173,19 @@ async function main(): Promise<void> {
     }
     if (request.gc === true) (globalThis as { gc?: () => void }).gc?.();
     const memory = process.memoryUsage();
+    const cpu = process.cpuUsage();
     send({
       type: 'reply',
       id: request.id,
-      stats: { rssBytes: memory.rss, heapUsedBytes: memory.heapUsed, casts: casts(), connections: erps?.connections().length, privateActiveCalls: activeCalls(erps) },
+      stats: {
+        rssBytes: memory.rss,
+        heapUsedBytes: memory.heapUsed,
+        casts: casts(),
+        cpuUserUs: cpu.user,
+        cpuSystemUs: cpu.system,
+        connections: erps?.connections().length,
+        privateActiveCalls: activeCalls(erps),
+      },
     });
   });
   process.on('disconnect', () => void stop());
