@@ -83,9 +83,8 @@ export class ClientLink {
   }
 
   /**
-   * The body prefix of a CALL/CAST. A body the server would
-   * refuse (above the maxFrameBytes from its WELCOME) fails here, for this message only, instead of making the
-   * server close the connection under every other call.
+   * The body prefix of a CALL/CAST. A body the server would refuse (above the maxFrameBytes from its WELCOME) fails
+   * here, for this message only, instead of making the server close the connection under every other call.
    */
   private prefixFor(pattern: WirePattern, meta: Record<string, unknown> | null, payload: Buffer): Buffer {
     const prefix = meta === null ? pattern.barePrefix : encodeMessagePrefix(pattern.bytes, this.codec.encode(meta));
