@@ -15,7 +15,9 @@ export type ErpsErrorCode =
   | 'ERPS_QUEUE_FULL'
   | 'ERPS_BUSY'
   | 'ERPS_FORBIDDEN'
-  | 'ERPS_HEADERS';
+  | 'ERPS_HEADERS'
+  | 'ERPS_SLOW_CONSUMER'
+  | 'ERPS_OVERLOADED';
 
 export class ErpsError extends Error {
   constructor(
@@ -115,6 +117,28 @@ export class ErpsQueueFullError extends ErpsError {
 export class ErpsHeadersError extends ErpsError {
   constructor(message: string) {
     super('ERPS_HEADERS', message);
+  }
+}
+
+/**
+ * The peer does not take what we write: more than `maxWriteBufferBytes` waits for its socket. The server closes
+ * such a connection (past the hard limit, or over the soft limit for `slowConsumerTimeoutMs`); the client refuses
+ * new calls on it with this error (they were never sent).
+ */
+export class ErpsSlowConsumerError extends ErpsError {
+  constructor(
+    message: string,
+    readonly bufferedBytes: number,
+    readonly maxWriteBufferBytes: number,
+  ) {
+    super('ERPS_SLOW_CONSUMER', message);
+  }
+}
+
+/** A budget shared by all connections (bytes held in incomplete frames) is spent; the connection asking is closed. */
+export class ErpsOverloadedError extends ErpsError {
+  constructor(message: string) {
+    super('ERPS_OVERLOADED', message);
   }
 }
 

@@ -9,8 +9,9 @@ describe.each(['tls', 'local'] as const)('ErpsServer + ErpsClient over %s (throu
   let client: ErpsClient;
 
   beforeAll(async () => {
-    running = await startCalcServer({ transport });
-    client = await clientFor(running);
+    // Room for the 8 MiB round trip below (the default frame limit is 4 MiB).
+    running = await startCalcServer({ transport, maxFrameBytes: 16 * 1024 * 1024 });
+    client = await clientFor(running, { maxFrameBytes: 16 * 1024 * 1024 });
     await client.connect();
   });
 

@@ -1,5 +1,5 @@
 import type { ErpsConnection } from '../connection/connection.js';
-import { ErpsCodecError, ErpsConnectionLostError, ErpsFrameTooLargeError, ErpsTimeoutError, describeError } from '../errors.js';
+import { ErpsCodecError, ErpsConnectionLostError, ErpsFrameTooLargeError, ErpsSlowConsumerError, ErpsTimeoutError, describeError } from '../errors.js';
 import type { PayloadCodec } from '../protocol/codec.js';
 import { Frame, FrameFlags, FrameType } from '../protocol/frame.js';
 import { decodeMessageBody, encodeMessagePrefix, PatternCache, WirePattern } from '../protocol/message.js';
@@ -62,6 +62,7 @@ export class ClientLink {
     let prefix: Buffer;
     let payload: Buffer;
     try {
+      this.refuseIfCongested();
       payload = payloadBytes(this.codec, data);
       prefix = this.prefixFor(pattern, meta, payload);
     } catch (err) {
@@ -76,10 +77,19 @@ export class ClientLink {
     return () => this.cancel(id);
   }
 
-  /** Sends a CAST (no reply). Throws ErpsCodecError or ErpsFrameTooLargeError; nothing is sent then. */
+  /** Sends a CAST (no reply). Throws ErpsCodecError, ErpsFrameTooLargeError or ErpsSlowConsumerError; nothing is sent then. */
   cast(pattern: WirePattern, meta: Record<string, unknown> | null, data: unknown): void {
+    this.refuseIfCongested();
     const payload = payloadBytes(this.codec, data);
     this.connection.sendFrame(FrameType.CAST, payloadFlags(data), 0, this.prefixFor(pattern, meta, payload), payload);
+  }
+
+  /** A server that does not read what we send gets no more: the message fails here, never sent, never buffered. */
+  private refuseIfCongested(): void {
+    const connection = this.connection;
+    if (!connection.congested) return;
+    const buffered = connection.writeBufferedBytes;
+    throw new ErpsSlowConsumerError(`the server is not reading: ${buffered} bytes wait to be sent (maxWriteBufferBytes); message not sent`, buffered, connection.maxWriteBufferBytes);
   }
 
   /**

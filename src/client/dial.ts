@@ -83,6 +83,7 @@ export function dial(options: DialOptions): Promise<Dialled> {
               const welcome = decodeWelcome(frame.body);
               settled = true;
               clearTimeout(timer);
+              connection!.handshakeDone();
               // Whatever follows WELCOME (a PUSH, a GOAWAY, the close) waits for the link that takes over.
               connection!.hold();
               resolve({ connection: connection!, welcome });

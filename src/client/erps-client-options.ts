@@ -32,11 +32,25 @@ export interface ErpsClientOptions {
   version?: string;
   /** Payload codec; must equal the server's. Default 'msgpack'. */
   codec?: CodecName;
-  /** Largest frame body accepted from the server (bytes). Default 64 MiB. */
+  /** Largest frame body accepted from the server (bytes). Default 4 MiB. */
   maxFrameBytes?: number;
+  /** Deepest nesting accepted in a reply or push payload; checked before decoding. Default 64. */
+  maxDepth?: number;
+  /** Most values (array items, map keys and values) in one reply or push payload. Default 1,000,000. */
+  maxElements?: number;
+  /**
+   * Bytes written but not yet taken by the socket. Above it new calls and casts fail at once with
+   * ErpsSlowConsumerError (the server is not reading); above 4× it, or above it for `slowConsumerTimeoutMs`, the
+   * connection is closed and redialled. Default 8 MiB.
+   */
+  maxWriteBufferBytes?: number;
+  /** How long the write buffer may stay above maxWriteBufferBytes (ms). Default 10000. */
+  slowConsumerTimeoutMs?: number;
+  /** A frame from the server that has started must complete within this (ms). Default 30000. */
+  frameTimeoutMs?: number;
   /** Heartbeat interval (ms); 0 disables it. Default 5000. */
   keepaliveMs?: number;
-  /** The server is dead after keepaliveMs × maxMissedPings ms of silence. Default 2. */
+  /** The server is dead when it answers none of our PINGs for keepaliveMs × maxMissedPings ms. Default 2. */
   maxMissedPings?: number;
   /** Default call timeout (ms): for the first reply and between stream values. 0 = none. Default 5000. */
   timeoutMs?: number;

@@ -14,7 +14,7 @@ import {
   ErpsTimeoutError,
   describeError,
 } from '../errors.js';
-import { createCodec } from '../protocol/codec.js';
+import { createCodec, DEFAULT_MAX_DEPTH, DEFAULT_MAX_ELEMENTS } from '../protocol/codec.js';
 import { Hello, RejectCode, WIRE_VERSION } from '../protocol/handshake.js';
 import { assertCommonOptions } from '../common-options.js';
 import { assertUsable, loadTlsMaterial, secureOptions, watchTlsFiles } from '../tls/tls-options.js';
@@ -90,6 +90,7 @@ export class ErpsClient extends ClientProxy {
   private stopWatching: () => void = () => undefined;
   private queue: QueuedCall[] = [];
   private readonly compression: FrameCompressor | undefined;
+  private readonly budget: { maxDepth: number; maxElements: number };
   private readonly pushSubject = new Subject<ErpsPush>();
   private readonly linkEvents: LinkEvents = {
     goaway: (link) => this.onGoaway(link),
@@ -152,6 +153,7 @@ export class ErpsClient extends ClientProxy {
       timeoutMs: options.connectTimeoutMs ?? 10_000,
     };
     if (tlsOptions !== undefined) this.stopWatching = watchTlsFiles(options.tls, () => this.reloadFromWatch());
+    this.budget = { maxDepth: options.maxDepth ?? DEFAULT_MAX_DEPTH, maxElements: options.maxElements ?? DEFAULT_MAX_ELEMENTS };
     this.timeoutMs = options.timeoutMs ?? 5000;
     this.waitForReady = options.waitForReady ?? false;
     this.maxQueued = options.maxQueued ?? 1000;
@@ -443,7 +445,7 @@ export class ErpsClient extends ClientProxy {
       if (this.compression !== undefined && algorithmFromFeatures(welcome.features) === this.compression.algorithm) {
         connection.enableCompression(this.compression);
       }
-      const link = new ClientLink(connection, createCodec(this.dialOptions.hello.codec), welcome.maxFrameBytes || Infinity, this.linkEvents);
+      const link = new ClientLink(connection, createCodec(this.dialOptions.hello.codec, this.budget), welcome.maxFrameBytes || Infinity, this.linkEvents);
       this.links.add(link);
       this.link = link;
       this.everConnected = true;

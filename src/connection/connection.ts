@@ -1,24 +1,48 @@
 import type { Duplex } from 'node:stream';
-import { ErpsConnectionLostError, ErpsProtocolError, describeError } from '../errors.js';
-import { DEFAULT_MAX_FRAME_BYTES, Frame, FrameDecoder, FrameFlags, FrameType } from '../protocol/frame.js';
+import { ErpsConnectionLostError, ErpsError, ErpsProtocolError, ErpsSlowConsumerError, describeError } from '../errors.js';
+import { DEFAULT_MAX_FRAME_BYTES, Frame, FrameDecoder, FrameFlags, FrameType, HANDSHAKE_MAX_FRAME_BYTES, PartialFrameBudget } from '../protocol/frame.js';
 import { FrameCompressor } from './compression.js';
 import { FrameQueue } from './frame-queue.js';
 
 export interface ConnectionOptions {
-  /** Largest frame body accepted from the peer (bytes). */
+  /** Largest frame body accepted from the peer once the handshake is done (bytes). */
   maxFrameBytes?: number;
   /** Interval between PINGs (ms); 0 turns the heartbeat off. */
   keepaliveMs?: number;
-  /** The peer is dead after `keepaliveMs × maxMissedPings` ms without a byte from it. */
+  /** The peer is dead when it has answered none of our PINGs for `keepaliveMs × maxMissedPings` ms. */
   maxMissedPings?: number;
+  /**
+   * Soft limit on bytes written but not yet taken by the socket. Above it the connection is congested (pushes skip
+   * it, the client refuses new calls); above 4× it, or above it for `slowConsumerTimeoutMs`, it is closed.
+   */
+  maxWriteBufferBytes?: number;
+  /** How long the write buffer may stay above `maxWriteBufferBytes` before the connection is closed (ms). */
+  slowConsumerTimeoutMs?: number;
+  /** A frame that has started must complete within this (ms), or the connection is closed. */
+  frameTimeoutMs?: number;
 }
+
+export const DEFAULT_CONNECTION_OPTIONS: Readonly<Required<ConnectionOptions>> = Object.freeze({
+  maxFrameBytes: DEFAULT_MAX_FRAME_BYTES,
+  keepaliveMs: 5000,
+  maxMissedPings: 2,
+  maxWriteBufferBytes: 8 * 1024 * 1024,
+  slowConsumerTimeoutMs: 10_000,
+  frameTimeoutMs: 30_000,
+});
+
+/** The hard limit of the write buffer, as a multiple of maxWriteBufferBytes: past it the connection closes at once. */
+export const WRITE_BUFFER_HARD_FACTOR = 4;
 
 /** Connection options with their defaults filled in (both ends use the same defaults). */
 export function resolveConnectionOptions(options: ConnectionOptions): Required<ConnectionOptions> {
   return {
-    maxFrameBytes: options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES,
-    keepaliveMs: options.keepaliveMs ?? 5000,
-    maxMissedPings: options.maxMissedPings ?? 2,
+    maxFrameBytes: options.maxFrameBytes ?? DEFAULT_CONNECTION_OPTIONS.maxFrameBytes,
+    keepaliveMs: options.keepaliveMs ?? DEFAULT_CONNECTION_OPTIONS.keepaliveMs,
+    maxMissedPings: options.maxMissedPings ?? DEFAULT_CONNECTION_OPTIONS.maxMissedPings,
+    maxWriteBufferBytes: options.maxWriteBufferBytes ?? DEFAULT_CONNECTION_OPTIONS.maxWriteBufferBytes,
+    slowConsumerTimeoutMs: options.slowConsumerTimeoutMs ?? DEFAULT_CONNECTION_OPTIONS.slowConsumerTimeoutMs,
+    frameTimeoutMs: options.frameTimeoutMs ?? DEFAULT_CONNECTION_OPTIONS.frameTimeoutMs,
   };
 }
 
@@ -48,8 +72,11 @@ export class ErpsConnection {
   private readonly decoder: FrameDecoder;
   private readonly queue = new FrameQueue();
   private flushScheduled = false;
+  /** write() said the socket has enough: frames wait in `queue` until 'drain'. */
+  private awaitingDrain = false;
   private closedFlag = false;
-  private lastReceived = Date.now();
+  /** When the peer last answered a PING (or the connection opened). Other traffic does not count: see onHeartbeat. */
+  private lastPongAt = Date.now();
   private nextPingAt = 0;
   private heartbeat: NodeJS.Timeout | undefined;
   private readonly keepaliveMs: number;
@@ -58,26 +85,66 @@ export class ErpsConnection {
   private compressor: FrameCompressor | undefined;
   private held: { frames: Frame[]; closed: boolean; reason: Error | undefined } | undefined;
   private readonly maxFrameBytes: number;
+  readonly maxWriteBufferBytes: number;
+  private readonly slowConsumerTimeoutMs: number;
+  private readonly frameTimeoutMs: number;
+  /** When the write buffer went above maxWriteBufferBytes; 0 while it is below. */
+  private congestedSince = 0;
+  private slowConsumerTimer: NodeJS.Timeout | undefined;
+  /** The incomplete frame being timed: framesCompleted when it started, and when. */
+  private partialFrameMark = -1;
+  private partialFrameSince = 0;
+  private frameTimer: NodeJS.Timeout | undefined;
 
+  /**
+   * Until handshakeDone(), frames above HANDSHAKE_MAX_FRAME_BYTES are refused at their header. Bytes of frames split
+   * across reads are reserved from `partialFrames` (shared by many connections) when given.
+   */
   constructor(
     readonly socket: Duplex,
     handlers: ConnectionHandlers,
     options: ConnectionOptions = {},
+    partialFrames?: PartialFrameBudget,
   ) {
+    const resolved = resolveConnectionOptions(options);
     this.handlers = handlers;
-    this.maxFrameBytes = options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES;
-    this.decoder = new FrameDecoder((frame) => this.receive(frame), this.maxFrameBytes);
+    this.maxFrameBytes = resolved.maxFrameBytes;
+    this.maxWriteBufferBytes = resolved.maxWriteBufferBytes;
+    this.slowConsumerTimeoutMs = resolved.slowConsumerTimeoutMs;
+    this.frameTimeoutMs = resolved.frameTimeoutMs;
+    this.decoder = new FrameDecoder((frame) => this.receive(frame), Math.min(HANDSHAKE_MAX_FRAME_BYTES, this.maxFrameBytes), partialFrames);
     this.keepaliveMs = options.keepaliveMs ?? 0;
-    this.deadAfterMs = this.keepaliveMs * (options.maxMissedPings ?? 2);
+    this.deadAfterMs = this.keepaliveMs * resolved.maxMissedPings;
     socket.on('data', this.onData);
     socket.on('error', this.onError);
     socket.on('close', this.onSocketClose);
     socket.on('end', this.onEnd);
+    socket.on('drain', this.onDrain);
     if (this.keepaliveMs > 0) this.startHeartbeat();
   }
 
   get closed(): boolean {
     return this.closedFlag;
+  }
+
+  /** The handshake succeeded: frames up to maxFrameBytes are accepted from now on. */
+  handshakeDone(): void {
+    this.decoder.setMaxFrameBytes(this.maxFrameBytes);
+  }
+
+  /** Bytes written but not yet taken by the socket: queued frames plus the socket's own buffer. */
+  get writeBufferedBytes(): number {
+    return this.queue.bytes + this.socket.writableLength;
+  }
+
+  /** The peer is not keeping up: more than maxWriteBufferBytes wait for its socket. */
+  get congested(): boolean {
+    return this.awaitingDrain && this.writeBufferedBytes > this.maxWriteBufferBytes;
+  }
+
+  /** Bytes held for an incomplete incoming frame. */
+  get partialFrameBytes(): number {
+    return this.decoder.bufferedBytes;
   }
 
   /** Replaces the frame/close handlers (the client swaps them once the handshake is done). */
@@ -119,6 +186,10 @@ export class ErpsConnection {
     } else {
       this.queue.push(type, flags, id, prefix, payload);
     }
+    if (this.awaitingDrain) {
+      this.checkWriteBuffer();
+      return;
+    }
     if (this.queue.frames >= EARLY_FLUSH_FRAMES || this.queue.bytes >= EARLY_FLUSH_BYTES) {
       this.flush();
     } else if (!this.flushScheduled) {
@@ -152,16 +223,68 @@ export class ErpsConnection {
 
   private readonly flush = (): void => {
     this.flushScheduled = false;
-    if (this.queue.frames === 0 || this.socket.destroyed) return;
+    if (this.queue.frames === 0 || this.awaitingDrain || this.socket.destroyed) return;
     const chunks = this.queue.take();
+    let more: boolean;
     if (chunks.length === 1) {
-      this.socket.write(chunks[0]);
+      more = this.socket.write(chunks[0]);
     } else {
       this.socket.cork();
-      for (const chunk of chunks) this.socket.write(chunk);
+      more = true;
+      for (const chunk of chunks) more = this.socket.write(chunk);
       this.socket.uncork();
     }
+    if (!more) {
+      this.awaitingDrain = true;
+      this.checkWriteBuffer();
+    }
   };
+
+  private readonly onDrain = (): void => {
+    if (!this.awaitingDrain) return;
+    this.awaitingDrain = false;
+    this.congestedSince = 0;
+    if (this.queue.frames > 0) this.flush();
+  };
+
+  /**
+   * While writes wait for 'drain': past the hard limit the peer is a slow consumer at once; above the soft limit it
+   * has slowConsumerTimeoutMs to catch up (Redis's client-output-buffer-limit does the same).
+   */
+  private checkWriteBuffer(): void {
+    const buffered = this.writeBufferedBytes;
+    if (buffered <= this.maxWriteBufferBytes) return;
+    if (buffered > WRITE_BUFFER_HARD_FACTOR * this.maxWriteBufferBytes) {
+      this.close(this.slowConsumer(buffered, `more than ${WRITE_BUFFER_HARD_FACTOR} × maxWriteBufferBytes`));
+      return;
+    }
+    if (this.congestedSince !== 0) return;
+    this.congestedSince = Date.now();
+    if (this.slowConsumerTimer === undefined) {
+      this.slowConsumerTimer = setTimeout(this.onSlowConsumerTimer, this.slowConsumerTimeoutMs);
+      this.slowConsumerTimer.unref();
+    }
+  }
+
+  private readonly onSlowConsumerTimer = (): void => {
+    this.slowConsumerTimer = undefined;
+    if (this.closedFlag || this.congestedSince === 0) return;
+    const overFor = Date.now() - this.congestedSince;
+    if (overFor >= this.slowConsumerTimeoutMs) {
+      this.close(this.slowConsumer(this.writeBufferedBytes, `above maxWriteBufferBytes for ${overFor} ms (slowConsumerTimeoutMs ${this.slowConsumerTimeoutMs})`));
+      return;
+    }
+    this.slowConsumerTimer = setTimeout(this.onSlowConsumerTimer, this.slowConsumerTimeoutMs - overFor);
+    this.slowConsumerTimer.unref();
+  };
+
+  private slowConsumer(buffered: number, why: string): ErpsSlowConsumerError {
+    return new ErpsSlowConsumerError(
+      `slow consumer: the peer does not read what is sent to it (${buffered} bytes waiting, ${why}, maxWriteBufferBytes ${this.maxWriteBufferBytes})`,
+      buffered,
+      this.maxWriteBufferBytes,
+    );
+  }
 
   private receive(frame: Frame): void {
     if (this.held !== undefined) {
@@ -176,23 +299,50 @@ export class ErpsConnection {
       this.send(FrameType.PONG, 0, frame.id);
       return;
     }
-    if (frame.type === FrameType.PONG) return;
+    if (frame.type === FrameType.PONG) {
+      this.lastPongAt = Date.now();
+      return;
+    }
     this.handlers.onFrame(frame);
   }
 
   private readonly onData = (chunk: Buffer): void => {
-    this.lastReceived = Date.now();
     if (this.closedFlag) return;
     try {
       this.decoder.push(chunk);
     } catch (err) {
-      const reason = err instanceof ErpsProtocolError ? err : new ErpsProtocolError(`frame handling failed: ${describeError(err)}`);
+      const reason = err instanceof ErpsError ? err : new ErpsProtocolError(`frame handling failed: ${describeError(err)}`);
       this.close(reason);
+      return;
     }
+    if (this.decoder.inFrame && this.partialFrameMark !== this.decoder.framesCompleted) this.timePartialFrame();
+  };
+
+  /** A frame started in this read and did not complete: it has frameTimeoutMs to do so (one lazy timer). */
+  private timePartialFrame(): void {
+    this.partialFrameMark = this.decoder.framesCompleted;
+    this.partialFrameSince = Date.now();
+    if (this.frameTimer === undefined) {
+      this.frameTimer = setTimeout(this.onFrameTimer, this.frameTimeoutMs);
+      this.frameTimer.unref();
+    }
+  }
+
+  private readonly onFrameTimer = (): void => {
+    this.frameTimer = undefined;
+    if (this.closedFlag || !this.decoder.inFrame || this.partialFrameMark !== this.decoder.framesCompleted) return;
+    const waited = Date.now() - this.partialFrameSince;
+    if (waited >= this.frameTimeoutMs) {
+      this.close(new ErpsProtocolError(`frame incomplete after ${waited} ms (frameTimeoutMs ${this.frameTimeoutMs}; ${this.decoder.bufferedBytes} bytes held)`));
+      return;
+    }
+    this.frameTimer = setTimeout(this.onFrameTimer, this.frameTimeoutMs - waited);
+    this.frameTimer.unref();
   };
 
   private readonly onError = (err: Error): void => {
     this.finish(new ErpsConnectionLostError(`socket error: ${err.message}`, err));
+    this.socket.destroy();
   };
 
   private readonly onEnd = (): void => {
@@ -209,7 +359,9 @@ export class ErpsConnection {
     this.closedFlag = true;
     this.decoder.stop();
     this.queue.clear();
-    if (this.heartbeat !== undefined) clearTimeout(this.heartbeat);
+    clearTimeout(this.heartbeat);
+    clearTimeout(this.slowConsumerTimer);
+    clearTimeout(this.frameTimer);
     if (this.held !== undefined) {
       this.held.closed = true;
       this.held.reason = reason;
@@ -225,17 +377,21 @@ export class ErpsConnection {
 
   private scheduleHeartbeat(): void {
     const now = Date.now();
-    const wakeAt = Math.min(this.nextPingAt, this.lastReceived + this.deadAfterMs);
+    const wakeAt = Math.min(this.nextPingAt, this.lastPongAt + this.deadAfterMs);
     this.heartbeat = setTimeout(this.onHeartbeat, Math.max(1, wakeAt - now));
     this.heartbeat.unref();
   }
 
+  /**
+   * Liveness is the peer answering our PINGs, not bytes arriving: a peer that keeps sending but never reads never
+   * sees our PINGs (they wait behind what it does not read), so it is dropped too.
+   */
   private readonly onHeartbeat = (): void => {
     if (this.closedFlag) return;
     const now = Date.now();
-    const silentFor = now - this.lastReceived;
+    const silentFor = now - this.lastPongAt;
     if (silentFor >= this.deadAfterMs) {
-      this.close(new ErpsConnectionLostError(`peer silent for ${silentFor} ms (keepalive ${this.keepaliveMs} ms): declared dead`));
+      this.close(new ErpsConnectionLostError(`peer answered no PING for ${silentFor} ms (keepalive ${this.keepaliveMs} ms): declared dead`));
       return;
     }
     if (now >= this.nextPingAt) {

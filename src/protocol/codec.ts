@@ -1,6 +1,9 @@
 import { Packr } from 'msgpackr';
 import { ErpsCodecError, describeError } from '../errors.js';
 import { boxMaps, containsMap } from './msgpack-maps.js';
+import { checkJsonBudget, checkMsgpackBudget, DecodeBudget, DEFAULT_MAX_DEPTH, DEFAULT_MAX_ELEMENTS } from './decode-budget.js';
+
+export { DEFAULT_MAX_DEPTH, DEFAULT_MAX_ELEMENTS } from './decode-budget.js';
 
 export type CodecName = 'msgpack' | 'json';
 
@@ -20,10 +23,12 @@ const EMPTY = Buffer.alloc(0);
  * msgpack through msgpackr: objects as plain msgpack maps (decoded as objects), Maps as their own extension
  * (msgpack-maps.ts); `moreTypes` carries Sets, Errors, typed arrays; Buffers, Dates and BigInts survive
  * natively. Each message is self-contained, so a lost frame never desynchronises the codec. msgpackr never
- * assigns a `__proto__` key as a prototype, which keeps decoding safe.
+ * assigns a `__proto__` key as a prototype, which keeps decoding safe; createCodec scans every payload against the
+ * decode budget (decode-budget.ts) before msgpackr sees it.
  */
 function createMsgpackCodec(): PayloadCodec {
-  const packr = new Packr({ useRecords: false, mapsAsObjects: true, moreTypes: true });
+  // structuredClone off: the id/pointer extensions would let a few bytes build cycles and shared-reference bombs.
+  const packr = new Packr({ useRecords: false, mapsAsObjects: true, moreTypes: true, structuredClone: false });
   return {
     name: 'msgpack',
     id: 0,
@@ -78,63 +83,7 @@ function createJsonCodec(): PayloadCodec {
 
 export const CODEC_NAMES: readonly CodecName[] = ['msgpack', 'json'];
 
-export const DEFAULT_MAX_DEPTH = 64;
-
-export interface CodecOptions {
-  /** Deepest nesting of arrays, objects, Maps and Sets accepted when decoding. Default 64. */
-  maxDepth?: number;
-}
-
-/** The work stacks of nestsDeeperThan, reused so a decoded value is checked without allocating. */
-const sharedNodes: Array<object | null> = [];
-const sharedDepths: number[] = [];
-let sharedStacksInUse = false;
-
-/** True if `root` nests containers deeper than `maxDepth` (iterative: hostile input cannot blow the stack here). */
-export function nestsDeeperThan(root: unknown, maxDepth: number): boolean {
-  if (root === null || typeof root !== 'object') return false;
-  if (sharedStacksInUse) return walkForDepth(root, maxDepth, [], []);
-  sharedStacksInUse = true;
-  try {
-    return walkForDepth(root, maxDepth, sharedNodes, sharedDepths);
-  } finally {
-    sharedStacksInUse = false;
-  }
-}
-
-function walkForDepth(root: object, maxDepth: number, nodes: Array<object | null>, depths: number[]): boolean {
-  nodes[0] = root;
-  depths[0] = 1;
-  let top = 1;
-  try {
-    while (top > 0) {
-      const node = nodes[--top]!;
-      const depth = depths[top]!;
-      nodes[top] = null;
-      if (depth > maxDepth) return true;
-      if (Array.isArray(node)) {
-        for (let i = 0; i < node.length; i++) top = pushChild(nodes, depths, top, node[i], depth + 1);
-      } else if (node instanceof Map) {
-        for (const [key, value] of node) top = pushChild(nodes, depths, pushChild(nodes, depths, top, key, depth + 1), value, depth + 1);
-      } else if (node instanceof Set) {
-        for (const value of node) top = pushChild(nodes, depths, top, value, depth + 1);
-      } else if (!ArrayBuffer.isView(node) && !(node instanceof Date)) {
-        for (const key in node) top = pushChild(nodes, depths, top, (node as Record<string, unknown>)[key], depth + 1);
-      }
-    }
-    return false;
-  } finally {
-    while (top > 0) nodes[--top] = null;
-  }
-}
-
-/** Pushes `child` if it is a container; returns the new top of the stack. */
-function pushChild(nodes: Array<object | null>, depths: number[], top: number, child: unknown, depth: number): number {
-  if (child === null || typeof child !== 'object') return top;
-  nodes[top] = child;
-  depths[top] = depth;
-  return top + 1;
-}
+export interface CodecOptions extends Partial<DecodeBudget> {}
 
 /** A fresh codec instance (msgpackr keeps per-instance buffers: one per connection side is fine). */
 export function createCodec(name: CodecName = 'msgpack', options: CodecOptions = {}): PayloadCodec {
@@ -149,16 +98,26 @@ export function createCodec(name: CodecName = 'msgpack', options: CodecOptions =
     default:
       throw new ErpsCodecError(`unknown codec "${String(name)}" (expected one of: ${CODEC_NAMES.join(', ')})`);
   }
-  const maxDepth = options.maxDepth ?? DEFAULT_MAX_DEPTH;
+  const budget: DecodeBudget = { maxDepth: options.maxDepth ?? DEFAULT_MAX_DEPTH, maxElements: options.maxElements ?? DEFAULT_MAX_ELEMENTS };
   const decode = codec.decode;
+  if (name === 'msgpack') {
+    return {
+      ...codec,
+      decode(bytes, start = 0, end = bytes.length) {
+        if (end <= start) return undefined;
+        checkMsgpackBudget(bytes, start, end, budget);
+        return decode(bytes, start, end);
+      },
+    };
+  }
+  // Every JSON value costs at least one byte and every level of nesting more: a text no longer than both budgets
+  // cannot break either, so short payloads skip the scan.
+  const scanAbove = Math.min(budget.maxDepth, budget.maxElements);
   return {
     ...codec,
     decode(bytes, start = 0, end = bytes.length) {
-      const value = decode(bytes, start, end);
-      // Every level of nesting costs at least one byte in msgpack and in JSON: a payload of at most maxDepth
-      // bytes cannot nest deeper than maxDepth, so the walk is only needed for longer ones.
-      if (end - start > maxDepth && nestsDeeperThan(value, maxDepth)) throw new ErpsCodecError(`payload nests deeper than maxDepth (${maxDepth})`);
-      return value;
+      if (end - start > scanAbove) checkJsonBudget(bytes, start, end, budget);
+      return decode(bytes, start, end);
     },
   };
 }

@@ -1,4 +1,4 @@
-import { ErpsFrameTooLargeError, ErpsProtocolError } from '../errors.js';
+import { ErpsFrameTooLargeError, ErpsOverloadedError, ErpsProtocolError } from '../errors.js';
 
 /**
  * Frame header, 10 bytes, big-endian:
@@ -6,7 +6,11 @@ import { ErpsFrameTooLargeError, ErpsProtocolError } from '../errors.js';
  * The body follows. See docs/PROTOCOL.md.
  */
 export const HEADER_BYTES = 10;
-export const DEFAULT_MAX_FRAME_BYTES = 64 * 1024 * 1024;
+export const DEFAULT_MAX_FRAME_BYTES = 4 * 1024 * 1024;
+/** Largest frame accepted before the handshake is done: a HELLO is at most 329 bytes, WELCOME and REJECT are small. */
+export const HANDSHAKE_MAX_FRAME_BYTES = 1024;
+/** A body split across reads starts with a buffer this large (or its length, if smaller) and doubles as bytes arrive. */
+const PARTIAL_BODY_START_BYTES = 64 * 1024;
 
 export const FrameType = {
   HELLO: 0x01,
@@ -79,35 +83,63 @@ export function encodeFrame(type: FrameType, flags: number, id: number, body: Bu
 }
 
 /**
+ * Where the bytes held for incomplete frames are accounted: `reserve` answers false when the budget (shared by many
+ * decoders) cannot give `bytes` more; what was reserved is handed back with `release`.
+ */
+export interface PartialFrameBudget {
+  reserve(bytes: number): boolean;
+  release(bytes: number): void;
+}
+
+/**
  * Incremental frame decoder: a state machine fed with Buffers of any size and split.
  * It only parses: frames go to `onFrame`, errors are thrown as `ErpsProtocolError`.
  * Bodies that lie inside one chunk stay where they are (the frame points into the chunk); only bodies split
- * across chunks are copied, into a buffer allocated after the length was checked against `maxFrameBytes`.
+ * across chunks are copied, into a buffer that grows as their bytes arrive (never allocated whole from the length
+ * a header announces), each growth reserved from the budget first.
  */
 export class FrameDecoder {
   private readonly header = Buffer.alloc(HEADER_BYTES);
   private headerFill = 0;
   private body: Buffer | null = null;
+  private bodyLength = 0;
   private bodyFill = 0;
   private type = 0;
   private flags = 0;
   private id = 0;
   private stopped = false;
+  private completed = 0;
 
   constructor(
     private readonly onFrame: (frame: Frame) => void,
-    private readonly maxFrameBytes = DEFAULT_MAX_FRAME_BYTES,
+    /** Largest body accepted; raise it with setMaxFrameBytes() once the handshake is done. */
+    private maxFrameBytes = DEFAULT_MAX_FRAME_BYTES,
+    private readonly budget?: PartialFrameBudget,
   ) {}
+
+  setMaxFrameBytes(maxFrameBytes: number): void {
+    this.maxFrameBytes = maxFrameBytes;
+  }
 
   /** Stops emitting frames, e.g. once the connection that owns the decoder is closing. */
   stop(): void {
     this.stopped = true;
-    this.body = null;
+    this.dropBody();
   }
 
   /** Bytes held for an incomplete frame (for tests and memory accounting). */
   get bufferedBytes(): number {
-    return this.headerFill + this.bodyFill;
+    return this.headerFill + (this.body === null ? 0 : this.body.length);
+  }
+
+  /** Whether a frame has started and not yet completed. */
+  get inFrame(): boolean {
+    return this.headerFill > 0 || this.body !== null;
+  }
+
+  /** Frames completed so far: with inFrame, tells whether the same frame is still incomplete. */
+  get framesCompleted(): number {
+    return this.completed;
   }
 
   push(chunk: Buffer): void {
@@ -115,16 +147,7 @@ export class FrameDecoder {
     const length = chunk.length;
     while (offset < length && !this.stopped) {
       if (this.body !== null) {
-        const take = Math.min(this.body.length - this.bodyFill, length - offset);
-        chunk.copy(this.body, this.bodyFill, offset, offset + take);
-        this.bodyFill += take;
-        offset += take;
-        if (this.bodyFill === this.body.length) {
-          const body = this.body;
-          this.body = null;
-          this.bodyFill = 0;
-          this.emit(body, 0, body.length);
-        }
+        offset = this.fillBody(chunk, offset);
         continue;
       }
       let bodyLength: number;
@@ -146,10 +169,46 @@ export class FrameDecoder {
         offset += bodyLength;
         this.emit(chunk, offset - bodyLength, offset);
       } else {
-        this.body = Buffer.allocUnsafe(bodyLength);
+        this.bodyLength = bodyLength;
         this.bodyFill = 0;
+        this.body = this.reserveBody(Math.min(bodyLength, Math.max(PARTIAL_BODY_START_BYTES, length - offset)), 0);
       }
     }
+  }
+
+  /** Copies what `chunk` holds of the split body from `offset`; emits the frame once whole. Returns the new offset. */
+  private fillBody(chunk: Buffer, offset: number): number {
+    let body = this.body!;
+    const take = Math.min(this.bodyLength - this.bodyFill, chunk.length - offset);
+    if (this.bodyFill + take > body.length) {
+      body = this.body = this.reserveBody(Math.min(this.bodyLength, Math.max(2 * body.length, this.bodyFill + take)), body.length);
+    }
+    chunk.copy(body, this.bodyFill, offset, offset + take);
+    this.bodyFill += take;
+    if (this.bodyFill === this.bodyLength) {
+      this.dropBody();
+      this.emit(body, 0, this.bodyLength);
+    }
+    return offset + take;
+  }
+
+  /** A body buffer of `capacity` bytes holding what was filled so far; `held` bytes were reserved before. */
+  private reserveBody(capacity: number, held: number): Buffer {
+    if (this.budget !== undefined && !this.budget.reserve(capacity - held)) {
+      this.stop();
+      throw new ErpsOverloadedError(`no room to hold an incomplete frame of ${this.bodyLength} bytes: the budget for partial frames is spent`);
+    }
+    const grown = Buffer.allocUnsafe(capacity);
+    if (this.body !== null) this.body.copy(grown, 0, 0, this.bodyFill);
+    if (this.budget !== undefined) this.budget.release(held);
+    return grown;
+  }
+
+  private dropBody(): void {
+    if (this.body === null) return;
+    this.budget?.release(this.body.length);
+    this.body = null;
+    this.bodyFill = 0;
   }
 
   private readHeader(source: Buffer, at: number): number {
@@ -170,6 +229,7 @@ export class FrameDecoder {
   }
 
   private emit(source: Buffer, start: number, end: number): void {
+    this.completed++;
     this.onFrame(new Frame(this.type as FrameType, this.flags, this.id, source, start, end));
   }
 }

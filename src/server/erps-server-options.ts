@@ -34,11 +34,24 @@ export interface ErpsServerOptions {
   versions?: string;
   /** Payload codec. Default 'msgpack'. */
   codec?: CodecName;
-  /** Largest frame body accepted (bytes), checked before allocating. Default 64 MiB. */
+  /** Largest frame body accepted (bytes), checked at the frame header. Default 4 MiB. */
   maxFrameBytes?: number;
+  /** Most values (array items, map keys and values) in one decoded payload; checked before decoding. Default 1,000,000. */
+  maxElements?: number;
+  /**
+   * Bytes written to one connection but not yet taken by its socket. Above it pushes skip the connection; above 4× it,
+   * or above it for `slowConsumerTimeoutMs`, the connection is closed (ErpsSlowConsumerError). Default 8 MiB.
+   */
+  maxWriteBufferBytes?: number;
+  /** How long a connection's write buffer may stay above maxWriteBufferBytes (ms). Default 10000. */
+  slowConsumerTimeoutMs?: number;
+  /** A frame that has started must complete within this (ms), or its connection is closed. Default 30000. */
+  frameTimeoutMs?: number;
+  /** Bytes held in incomplete frames across all connections; past it the connection that needs more is closed. Default 64 MiB. */
+  maxPartialFrameBytes?: number;
   /** Heartbeat interval (ms); 0 disables it. Default 5000. */
   keepaliveMs?: number;
-  /** A client silent for keepaliveMs × maxMissedPings is dropped. Default 2. */
+  /** A client that answers none of our PINGs for keepaliveMs × maxMissedPings is dropped. Default 2. */
   maxMissedPings?: number;
   /** Time a new connection has to finish TLS and send HELLO (ms). Default 10000. */
   handshakeTimeoutMs?: number;
@@ -56,7 +69,7 @@ export interface ErpsServerOptions {
   maxInFlightPerConnection?: number;
   /** Close a connection with no CALL/CAST and nothing running for this long (ms); 0 = never. Default 0. */
   idleTimeoutMs?: number;
-  /** Deepest nesting of arrays/objects accepted in a decoded payload or header map. Default 64. */
+  /** Deepest nesting of arrays/objects accepted in a payload or header map; checked before decoding. Default 64. */
   maxDepth?: number;
   /** Decides per message whether the peer may call/cast the pattern; denied calls get ERPS_FORBIDDEN. */
   authorize?: (request: ErpsAuthorizeRequest) => boolean | Promise<boolean>;

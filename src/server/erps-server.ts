@@ -6,8 +6,9 @@ import * as tls from 'node:tls';
 import semver from 'semver';
 import { connectable, finalize, isObservable, Subject } from 'rxjs';
 import { CustomTransportStrategy, MessageHandler, Server } from '@nestjs/microservices';
-import { ErpsConfigError, describeError } from '../errors.js';
-import { DEFAULT_MAX_DEPTH } from '../protocol/codec.js';
+import { ErpsConfigError, ErpsOverloadedError, ErpsSlowConsumerError, describeError } from '../errors.js';
+import { DEFAULT_MAX_DEPTH, DEFAULT_MAX_ELEMENTS } from '../protocol/codec.js';
+import { ByteBudget } from '../connection/byte-budget.js';
 import { HandshakePolicy, Reject, RejectCode } from '../protocol/handshake.js';
 import { assertCommonOptions } from '../common-options.js';
 import { assertUsable, loadTlsMaterial, secureOptions, watchTlsFiles } from '../tls/tls-options.js';
@@ -28,6 +29,9 @@ export type ErpsServerStatus = 'listening' | 'draining' | 'closed';
 
 /** Events for `server.on(event, cb)`. */
 export type ErpsServerEvent = 'connection' | 'disconnect' | 'handshakeRejected' | 'tlsClientError' | 'error';
+
+/** Default of `maxPartialFrameBytes`: bytes held in incomplete frames across all of a daemon's connections. */
+export const DEFAULT_MAX_PARTIAL_FRAME_BYTES = 64 * 1024 * 1024;
 
 /** Handler lookups cached per wire pattern; bounded so hostile patterns cannot grow it. */
 const HANDLER_CACHE_LIMIT = 1024;
@@ -59,6 +63,7 @@ export class ErpsServer extends Server implements CustomTransportStrategy, Sessi
   private readonly defaultStartHook: unknown = (this as unknown as { onProcessingStartHook?: unknown }).onProcessingStartHook;
   private closing: Promise<void> | undefined;
   readonly limits: SessionLimits;
+  readonly partialFrames: ByteBudget;
   private readonly maxConnections: number;
   /** Sessions accepted and not yet closed, handshaking ones included (maxConnections, drain). */
   private readonly live = new Set<ServerSession>();
@@ -84,7 +89,9 @@ export class ErpsServer extends Server implements CustomTransportStrategy, Sessi
       maxInFlightPerConnection: options.maxInFlightPerConnection ?? 1000,
       idleTimeoutMs: options.idleTimeoutMs ?? 0,
       maxDepth: options.maxDepth ?? DEFAULT_MAX_DEPTH,
+      maxElements: options.maxElements ?? DEFAULT_MAX_ELEMENTS,
     };
+    this.partialFrames = new ByteBudget(options.maxPartialFrameBytes ?? DEFAULT_MAX_PARTIAL_FRAME_BYTES);
     const transport = options.transport ?? 'tls';
     this.transport = transport;
     this.compressionThreshold = options.compression ? (options.compression.threshold ?? 1024) : undefined;
@@ -217,11 +224,21 @@ export class ErpsServer extends Server implements CustomTransportStrategy, Sessi
     return [...this.sessions.values()].map((session) => session.info);
   }
 
-  /** Live numbers: open connections and calls running on them. */
-  stats(): { connections: number; inFlight: number } {
+  /**
+   * Live numbers: open connections, calls running on them, bytes waiting to be written to them (all of them, and
+   * the most on one), bytes held in incomplete incoming frames.
+   */
+  stats(): { connections: number; inFlight: number; writeBufferedBytes: number; maxWriteBufferedBytes: number; partialFrameBytes: number } {
     let inFlight = 0;
-    for (const session of this.sessions.values()) inFlight += session.inFlight;
-    return { connections: this.sessions.size, inFlight };
+    let writeBufferedBytes = 0;
+    let maxWriteBufferedBytes = 0;
+    for (const session of this.sessions.values()) {
+      inFlight += session.inFlight;
+      const buffered = session.connection.writeBufferedBytes;
+      writeBufferedBytes += buffered;
+      if (buffered > maxWriteBufferedBytes) maxWriteBufferedBytes = buffered;
+    }
+    return { connections: this.sessions.size, inFlight, writeBufferedBytes, maxWriteBufferedBytes, partialFrameBytes: this.partialFrames.usedBytes };
   }
 
   /** Erps `Server.push/2` to one connection. Returns false if there is no such open connection. */
@@ -281,6 +298,9 @@ export class ErpsServer extends Server implements CustomTransportStrategy, Sessi
   sessionClosed(session: ServerSession, reason: Error | undefined, opened: boolean): void {
     this.live.delete(session);
     this.sessions.delete(session.id);
+    if (reason instanceof ErpsSlowConsumerError || reason instanceof ErpsOverloadedError) {
+      this.logger.warn(`Connection ${session.id} from ${session.info.remoteAddress ?? 'local'}${describePeerOf(session.info)} closed: ${reason.message}`);
+    }
     if (opened || reason !== undefined) this.events.emit('disconnect', session.info, reason);
   }
 
@@ -482,6 +502,10 @@ interface ProcessingHooks {
 }
 
 function noop(): void {}
+
+function describePeerOf(info: ErpsSessionInfo): string {
+  return info.peer?.cn !== undefined ? ` (peer "${info.peer.cn}")` : '';
+}
 
 function describePeer(ctx: ErpsContext): string {
   return ctx.peer?.cn !== undefined ? `"${ctx.peer.cn}"` : ctx.isRemote() ? '(no certificate)' : '(local)';

@@ -2,7 +2,7 @@ import type { Duplex } from 'node:stream';
 import { ErpsConnection, ConnectionOptions } from '../connection/connection.js';
 import { ErpsProtocolError, describeError } from '../errors.js';
 import { createCodec, PayloadCodec } from '../protocol/codec.js';
-import { Frame, FrameType } from '../protocol/frame.js';
+import { Frame, FrameType, PartialFrameBudget } from '../protocol/frame.js';
 import { checkHello, decodeHello, encodeReject, encodeWelcome, HandshakePolicy, Reject, RejectCode, WIRE_VERSION } from '../protocol/handshake.js';
 import { decodeMessageBody, encodeMessagePrefix, MessageBody, PatternCache } from '../protocol/message.js';
 import { decodePayload, payloadBytes, payloadFlags } from '../protocol/payload.js';
@@ -20,6 +20,8 @@ export interface SessionHost {
   /** Compression this server allows (threshold in bytes); undefined = off. */
   readonly compressionThreshold: number | undefined;
   readonly limits: SessionLimits;
+  /** Where incomplete incoming frames of every session reserve their bytes. */
+  readonly partialFrames: PartialFrameBudget;
   /** Whether this connection may proceed (allowPeers, maxConnections): null, or the REJECT to send. */
   admit(session: ServerSession): Reject | null;
   /** The message handler for a CALL to `pattern` (opaque to the session), or null if there is none. */
@@ -42,6 +44,7 @@ export interface SessionLimits {
   /** 0 = no idle timeout. */
   idleTimeoutMs: number;
   maxDepth: number;
+  maxElements: number;
 }
 
 export interface SessionEndpoint {
@@ -85,6 +88,7 @@ export class ServerSession implements ErpsPushChannel {
       endpoint.socket,
       { onFrame: (frame) => this.onFrame(frame), onClose: (reason) => this.onClose(reason) },
       host.connectionOptions,
+      host.partialFrames,
     );
     this.info = Object.freeze({
       connectionId: this.connection.id,
@@ -104,9 +108,12 @@ export class ServerSession implements ErpsPushChannel {
     return this.connection.id;
   }
 
-  /** Erps `Server.push/2`: sends a PUSH to this client. False if the session is not open. */
+  /**
+   * Erps `Server.push/2`: sends a PUSH to this client. False if the session is not open, or if the client does not
+   * keep up with what is sent to it (more than maxWriteBufferBytes unread): the push is skipped, not queued.
+   */
   push(pattern: string, data: unknown): boolean {
-    if (this.codec === undefined || this.state === 'closed' || this.connection.closed) return false;
+    if (this.codec === undefined || this.state === 'closed' || this.connection.closed || this.connection.congested) return false;
     this.connection.sendFrame(FrameType.PUSH, payloadFlags(data), 0, encodeMessagePrefix(Buffer.from(pattern, 'utf8'), null), payloadBytes(this.codec, data));
     return true;
   }
@@ -147,6 +154,7 @@ export class ServerSession implements ErpsPushChannel {
       case FrameType.CAST:
         return this.onCast(frame);
       case FrameType.CANCEL:
+        this.requireOpen('CANCEL');
         return this.active.get(frame.id)?.cancel();
       case FrameType.HELLO:
         return this.onHello(frame);
@@ -166,8 +174,9 @@ export class ServerSession implements ErpsPushChannel {
       this.connection.close();
       return;
     }
-    this.codec = createCodec(hello.codec, { maxDepth: this.host.limits.maxDepth });
+    this.codec = createCodec(hello.codec, { maxDepth: this.host.limits.maxDepth, maxElements: this.host.limits.maxElements });
     this.state = 'open';
+    this.connection.handshakeDone();
     this.startIdleTimer();
     const { keepaliveMs, maxFrameBytes } = this.host.connectionOptions;
     const threshold = this.host.compressionThreshold;
