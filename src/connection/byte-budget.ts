@@ -17,6 +17,6 @@ export class ByteBudget implements PartialFrameBudget {
   }
 
   release(bytes: number): void {
-    this.used = Math.max(0, this.used - bytes);
+    this.used -= bytes;
   }
 }

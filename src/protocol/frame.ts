@@ -192,7 +192,7 @@ export class FrameDecoder {
     return offset + take;
   }
 
-  /** A body buffer of `capacity` bytes holding what was filled so far; `held` bytes were reserved before. */
+  /** A body buffer of `capacity` bytes holding what was filled so far; `held` of them were reserved already. */
   private reserveBody(capacity: number, held: number): Buffer {
     if (this.budget !== undefined && !this.budget.reserve(capacity - held)) {
       this.stop();
@@ -200,7 +200,6 @@ export class FrameDecoder {
     }
     const grown = Buffer.allocUnsafe(capacity);
     if (this.body !== null) this.body.copy(grown, 0, 0, this.bodyFill);
-    if (this.budget !== undefined) this.budget.release(held);
     return grown;
   }
 

@@ -1,5 +1,5 @@
-import { ErpsFrameTooLargeError, ErpsProtocolError } from '../../src/errors';
-import { encodeFrame, Frame, FrameDecoder, FrameFlags, FrameType, HEADER_BYTES } from '../../src/protocol/frame';
+import { ErpsFrameTooLargeError, ErpsOverloadedError, ErpsProtocolError } from '../../src/errors';
+import { encodeFrame, Frame, FrameDecoder, FrameFlags, FrameType, HANDSHAKE_MAX_FRAME_BYTES, HEADER_BYTES } from '../../src/protocol/frame';
 
 function frames(): Buffer[] {
   return [
@@ -102,5 +102,72 @@ describe('FrameDecoder', () => {
     const { decoder } = collect();
     const garbage = Buffer.from('GET / HTTP/1.1\r\nHost: x\r\n\r\n');
     expect(() => decoder.push(garbage)).toThrow(ErpsProtocolError);
+  });
+});
+
+describe('FrameDecoder: bytes held for split frames', () => {
+  class CountingBudget {
+    used = 0;
+    peak = 0;
+    constructor(readonly limit: number) {}
+    reserve(bytes: number): boolean {
+      if (this.used + bytes > this.limit) return false;
+      this.used += bytes;
+      this.peak = Math.max(this.peak, this.used);
+      return true;
+    }
+    release(bytes: number): void {
+      this.used -= bytes;
+    }
+  }
+
+  function announce(bodyLength: number, type: number = FrameType.CALL): Buffer {
+    const header = Buffer.alloc(HEADER_BYTES);
+    header.writeUInt32BE(bodyLength, 0);
+    header[4] = type;
+    return header;
+  }
+
+  it('grows a split body as its bytes arrive instead of allocating the length its header announces', () => {
+    const budget = new CountingBudget(Infinity);
+    const frames: Frame[] = [];
+    const decoder = new FrameDecoder((f) => frames.push(f), 8 * 1024 * 1024, budget);
+    decoder.push(Buffer.concat([announce(4 * 1024 * 1024), Buffer.alloc(100, 1)]));
+    expect(decoder.bufferedBytes).toBeLessThanOrEqual(64 * 1024);
+    expect(budget.used).toBe(decoder.bufferedBytes);
+    for (let sent = 100; sent < 4 * 1024 * 1024; sent += 16 * 1024) decoder.push(Buffer.alloc(Math.min(16 * 1024, 4 * 1024 * 1024 - sent), 1));
+    expect(frames).toHaveLength(1);
+    expect(frames[0]!.body.length).toBe(4 * 1024 * 1024);
+    expect(frames[0]!.body.every((byte) => byte === 1)).toBe(true);
+    expect(budget.used).toBe(0);
+    expect(decoder.inFrame).toBe(false);
+  });
+
+  it('refuses to grow past the shared budget with ErpsOverloadedError, and gives back what it held', () => {
+    const budget = new CountingBudget(200 * 1024);
+    const first = new FrameDecoder(() => undefined, 8 * 1024 * 1024, budget);
+    const second = new FrameDecoder(() => undefined, 8 * 1024 * 1024, budget);
+    first.push(Buffer.concat([announce(1024 * 1024), Buffer.alloc(120 * 1024)]));
+    expect(() => second.push(Buffer.concat([announce(1024 * 1024), Buffer.alloc(120 * 1024)]))).toThrow(ErpsOverloadedError);
+    expect(budget.peak).toBeLessThanOrEqual(200 * 1024);
+    first.stop();
+    expect(budget.used).toBe(0);
+  });
+
+  it('tells a frame still incomplete from a new one (inFrame, framesCompleted)', () => {
+    const decoder = new FrameDecoder(() => undefined);
+    decoder.push(announce(10).subarray(0, 4));
+    expect(decoder.inFrame).toBe(true);
+    decoder.push(Buffer.concat([announce(10).subarray(4), Buffer.alloc(10)]));
+    expect(decoder.inFrame).toBe(false);
+    expect(decoder.framesCompleted).toBe(1);
+  });
+
+  it('until raised, refuses at the header a frame larger than the limit it was given (the handshake limit)', () => {
+    const decoder = new FrameDecoder(() => undefined, HANDSHAKE_MAX_FRAME_BYTES);
+    expect(() => decoder.push(announce(HANDSHAKE_MAX_FRAME_BYTES + 1, FrameType.HELLO))).toThrow(ErpsFrameTooLargeError);
+    const raised = new FrameDecoder(() => undefined, HANDSHAKE_MAX_FRAME_BYTES);
+    raised.setMaxFrameBytes(4096);
+    expect(() => raised.push(announce(4096))).not.toThrow();
   });
 });

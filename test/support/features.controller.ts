@@ -2,7 +2,7 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import { Controller, Injectable } from '@nestjs/common';
 import { Ctx, MessagePattern, Payload } from '@nestjs/microservices';
 import { ErpsAllow, ErpsContext, LocalOnly, RemoteOnly } from 'nestjs-erps';
-import { Observable } from 'rxjs';
+import { interval, map, Observable } from 'rxjs';
 import { Probe } from './calc.controller';
 
 export interface Universe {
@@ -75,6 +75,12 @@ export class FeaturesController {
   bobOnly(): string {
     this.probe.calls.push('bob.only');
     return 'hello bob';
+  }
+
+  /** Streams `bytes`-sized Buffers every millisecond until cancelled: a reply a peer that never reads cannot keep up with. */
+  @MessagePattern('flood')
+  flood(@Payload() bytes: number): Observable<Buffer> {
+    return interval(1).pipe(map(() => Buffer.alloc(bytes)));
   }
 
   @MessagePattern('zeros')
