@@ -171,3 +171,67 @@ describe('fuzz: payload codecs', () => {
     expect(process.memoryUsage().rss - before).toBeLessThan(64 * 1024 * 1024);
   });
 });
+
+describe('fuzz: budgets', () => {
+  it('frames split anywhere decode the same, and the bytes held never exceed the shared budget', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.tuple(fc.constantFrom(FrameType.CALL, FrameType.REPLY, FrameType.PING), fc.uint8Array({ maxLength: 3000 })), { minLength: 1, maxLength: 6 }),
+        fc.array(fc.nat(), { maxLength: 12 }),
+        (specs, cuts) => {
+          const stream = Buffer.concat(specs.map(([type, body], i) => encodeFrame(type, 0, i, Buffer.from(body))));
+          let used = 0;
+          let peak = 0;
+          const budget = {
+            reserve: (bytes: number) => {
+              used += bytes;
+              peak = Math.max(peak, used);
+              return true;
+            },
+            release: (bytes: number) => void (used -= bytes),
+          };
+          const bodies: Buffer[] = [];
+          const decoder = new FrameDecoder((f: Frame) => bodies.push(Buffer.from(f.body)), MAX_FRAME, budget);
+          for (const part of splitAt(stream, cuts)) decoder.push(part);
+          expect(bodies).toEqual(specs.map(([, body]) => Buffer.from(body)));
+          expect(used).toBe(0);
+          expect(peak).toBeLessThanOrEqual(MAX_FRAME);
+        },
+      ),
+      { numRuns },
+    );
+  });
+
+  it.each(['msgpack', 'json'] as const)('%s: values within maxElements and maxDepth decode; the same values past them are refused with ErpsCodecError', (name) => {
+    const codec = createCodec(name, { maxElements: 50, maxDepth: 6 });
+    const roomy = createCodec(name);
+    fc.assert(
+      fc.property(fc.jsonValue({ maxDepth: 8 }), (value) => {
+        const bytes = roomy.encode(value);
+        let fits = true;
+        try {
+          codec.decode(bytes);
+        } catch (err) {
+          expect(err).toBeInstanceOf(ErpsError);
+          expect((err as ErpsError).code).toBe('ERPS_CODEC');
+          fits = false;
+        }
+        // Ground truth, counted on the decoded value: every value, and the deepest container.
+        const count = (v: unknown, depth: number): { values: number; depth: number } => {
+          if (v === null || typeof v !== 'object') return { values: 1, depth: depth - 1 };
+          const children = Array.isArray(v) ? v : Object.entries(v).flat();
+          return children.reduce<{ values: number; depth: number }>(
+            (acc, child) => {
+              const c = count(child, depth + 1);
+              return { values: acc.values + c.values, depth: Math.max(acc.depth, c.depth) };
+            },
+            { values: 1, depth },
+          );
+        };
+        const truth = count(roomy.decode(bytes), 1);
+        expect(fits).toBe(truth.values <= 50 && truth.depth <= 6);
+      }),
+      { numRuns },
+    );
+  });
+});

@@ -140,7 +140,8 @@ describe('JSON decode budget', () => {
   it('never refuses what fits: random JSON values within the budget decode as they were', () => {
     const codec = createCodec('json');
     fc.assert(fc.property(fc.jsonValue({ maxDepth: 8 }), (value) => {
-      expect(codec.decode(codec.encode(value))).toEqual(JSON.parse(JSON.stringify(value)));
+      // (the codec drops __proto__ keys on purpose)
+      expect(codec.decode(codec.encode(value))).toEqual(JSON.parse(JSON.stringify(value), (key, v: unknown) => (key === '__proto__' ? undefined : v)));
     }), { numRuns });
   });
 });
