@@ -80,6 +80,11 @@ export function boxMaps(value: unknown): unknown {
   if (value instanceof Map) return new WireMap([...value].map(([k, v]) => [boxMaps(k), boxMaps(v)]));
   if (Array.isArray(value)) return value.map(boxMaps);
   const out: Record<string, unknown> = {};
-  for (const key of Object.keys(value)) out[key] = boxMaps((value as Record<string, unknown>)[key]);
+  for (const key of Object.keys(value)) {
+    const boxed = boxMaps((value as Record<string, unknown>)[key]);
+    // An own "__proto__" key stays a key: assigning it would set the copy's prototype instead.
+    if (key === '__proto__') Object.defineProperty(out, key, { value: boxed, enumerable: true, writable: true, configurable: true });
+    else out[key] = boxed;
+  }
   return out;
 }
