@@ -73,8 +73,9 @@ export class ErpsTlsError extends ErpsError {
 
 /** The client is not connected and the call was not allowed to wait (Erps answers `:disconnected`). */
 export class ErpsDisconnectedError extends ErpsError {
-  constructor(message = 'Erps client is not connected') {
-    super('ERPS_DISCONNECTED', message);
+  /** `cause` is the original error when there is one (ECONNREFUSED and the like: its `code`, `errno`, `syscall`). */
+  constructor(message = 'Erps client is not connected', cause?: unknown) {
+    super('ERPS_DISCONNECTED', message, cause === undefined ? undefined : { cause });
   }
 }
 
@@ -87,8 +88,18 @@ export class ErpsConnectionLostError extends ErpsError {
 
 /** No final reply within the call's timeout; a CANCEL was sent to the server. */
 export class ErpsTimeoutError extends ErpsError {
-  constructor(readonly timeoutMs: number) {
-    super('ERPS_TIMEOUT', `Erps call timed out after ${timeoutMs} ms`);
+  /** `cause`: for a call that timed out waiting for a connection, the last error connecting. */
+  constructor(
+    readonly timeoutMs: number,
+    cause?: unknown,
+  ) {
+    super(
+      'ERPS_TIMEOUT',
+      cause === undefined
+        ? `Erps call timed out after ${timeoutMs} ms`
+        : `Erps call timed out after ${timeoutMs} ms waiting for a connection; last connect error: ${describeError(cause)}`,
+      cause === undefined ? undefined : { cause },
+    );
   }
 }
 

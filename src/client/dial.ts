@@ -30,14 +30,14 @@ const TLS_ERROR_CODES = /^(ERR_SSL_|ERR_TLS_|CERT_|UNABLE_TO_|DEPTH_ZERO|SELF_SI
 function classify(err: Error & { code?: string }, where: string): Error {
   if (err instanceof ErpsHandshakeError || err instanceof ErpsProtocolError) return err;
   if (err.code !== undefined && TLS_ERROR_CODES.test(err.code)) return new ErpsTlsError(`TLS handshake with ${where} failed: ${err.message}`, err);
-  return new ErpsDisconnectedError(`cannot connect to ${where}: ${describeError(err)}`);
+  return new ErpsDisconnectedError(`cannot connect to ${where}: ${describeError(err)}`, err);
 }
 
 /**
  * Opens one socket, finishes TLS, sends HELLO and waits for WELCOME. Resolves with a held connection (frames
  * after WELCOME wait) whose handlers the caller must set; rejects with ErpsHandshakeError (REJECT), ErpsTlsError or ErpsDisconnectedError.
  */
-export function dial(options: DialOptions): Promise<Dialled> {
+export function dial(options: DialOptions, onSocket?: (socket: Duplex) => void): Promise<Dialled> {
   const where = options.localName !== undefined ? `local:${options.localName}` : `${options.host}:${options.port}`;
   return new Promise<Dialled>((resolve, reject) => {
     let settled = false;
@@ -57,6 +57,7 @@ export function dial(options: DialOptions): Promise<Dialled> {
       socket = net.connect({ host: options.host, port: options.port }).setNoDelay(true);
       readyEvent = 'connect';
     }
+    onSocket?.(socket);
     const timer = setTimeout(() => fail(new ErpsDisconnectedError(`connecting to ${where} timed out after ${options.timeoutMs} ms`)), options.timeoutMs);
 
     function fail(err: Error): void {

@@ -66,6 +66,11 @@ export interface ErpsClientOptions {
   headers?: Record<string, string>;
   /** Ask the server to compress frame bodies of at least `threshold` bytes (and compress ours). Default off. */
   compression?: CompressionOptions;
+  /**
+   * As on Nest's clients: turns each reply packet (`{ response }` or `{ err }`) into what the caller sees, before
+   * `serializeResponse` / `serializeError`. Default: none (values arrive as decoded).
+   */
+  deserializer?: { deserialize(packet: unknown, options?: Record<string, unknown>): any }; // eslint-disable-line @typescript-eslint/no-explicit-any
   /** Forward the caller's AsyncLocalStorage store with each message (Erps `forward_callers`). */
   forwardContext?: ForwardContextOptions<any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 }

@@ -87,11 +87,17 @@ export class ErpsClient extends ClientProxy {
   private reconnectTimer: NodeJS.Timeout | undefined;
   private outcome: { promise: Promise<void>; resolve(): void; reject(err: Error): void } | undefined;
   private failure: Error | undefined;
+  /** The error of the last failed connection attempt (cause of queued calls' timeouts). */
+  private lastConnectError: Error | undefined;
+  /** The socket of the connection being dialled, for unwrap() before the handshake is done. */
+  private dialling: unknown;
   private stopWatching: () => void = () => undefined;
   private queue: QueuedCall[] = [];
   private readonly compression: FrameCompressor | undefined;
   private readonly budget: { maxDepth: number; maxElements: number };
-  private readonly pushSubject = new Subject<ErpsPush>();
+  private pushSubject = new Subject<ErpsPush>();
+  /** Whether a subclass overrides ClientProxy's serializeError/serializeResponse, or a deserializer was given. */
+  private readonly mapsReplies: boolean;
   private readonly linkEvents: LinkEvents = {
     goaway: (link) => this.onGoaway(link),
     closed: (link, reason) => this.onLinkClosed(link, reason),
@@ -152,7 +158,11 @@ export class ErpsClient extends ClientProxy {
       connection,
       timeoutMs: options.connectTimeoutMs ?? 10_000,
     };
-    if (tlsOptions !== undefined) this.stopWatching = watchTlsFiles(options.tls, () => this.reloadFromWatch());
+    this.watchTls();
+    this.mapsReplies =
+      this.serializeError !== (ClientProxy.prototype as unknown as ErpsClient).serializeError ||
+      this.serializeResponse !== (ClientProxy.prototype as unknown as ErpsClient).serializeResponse ||
+      options.deserializer !== undefined;
     this.budget = { maxDepth: options.maxDepth ?? DEFAULT_MAX_DEPTH, maxElements: options.maxElements ?? DEFAULT_MAX_ELEMENTS };
     this.timeoutMs = options.timeoutMs ?? 5000;
     this.waitForReady = options.waitForReady ?? false;
@@ -189,7 +199,7 @@ export class ErpsClient extends ClientProxy {
    * attempt's typed error. After a failure the client keeps retrying in the background (see `reconnect`).
    */
   connect(): Promise<void> {
-    if (this.state === 'closed') return Promise.reject(new ErpsClosedError());
+    if (this.state === 'closed') this.reopen();
     if (this.link?.usable) return Promise.resolve();
     if (this.state === 'failed') return Promise.reject(this.failure);
     const outcome = this.nextOutcome();
@@ -215,7 +225,22 @@ export class ErpsClient extends ClientProxy {
     }
   }
 
-  /** Closes every connection; pending and queued calls fail with ErpsClosedError. */
+  /** After close(), connect() starts afresh (as Nest's TCP client does): a new push stream, new connections. */
+  private reopen(): void {
+    this.state = 'idle';
+    this.failure = undefined;
+    this.lastConnectError = undefined;
+    this.attempts = 0;
+    this.everConnected = false;
+    this.pushSubject = new Subject<ErpsPush>();
+    this.watchTls();
+  }
+
+  private watchTls(): void {
+    if (this.dialOptions.tls !== undefined) this.stopWatching = watchTlsFiles(this.options.tls, () => this.reloadFromWatch());
+  }
+
+  /** Closes every connection; pending and queued calls fail with ErpsClosedError. A later connect() starts afresh. */
   async close(): Promise<void> {
     if (this.state === 'closed') return;
     this.setStatus('closed');
@@ -235,10 +260,14 @@ export class ErpsClient extends ClientProxy {
     this.events.on(event, callback as never);
   }
 
-  /** The socket of the current connection. */
+  /**
+   * The socket (`tls.TLSSocket`, `net.Socket`, or a Duplex for 'local') of the current connection, or of the one
+   * being dialled while the handshake is under way. Throws ErpsDisconnectedError when there is none.
+   */
   unwrap<T>(): T {
-    if (this.link === undefined) throw new ErpsDisconnectedError('ErpsClient is not connected: nothing to unwrap');
-    return this.link.connection.socket as T;
+    if (this.link !== undefined) return this.link.connection.socket as T;
+    if (this.dialling !== undefined) return this.dialling as T;
+    throw new ErpsDisconnectedError('ErpsClient has no connection: nothing to unwrap (call connect() first)');
   }
 
   /**
@@ -248,6 +277,7 @@ export class ErpsClient extends ClientProxy {
   override send<TResult = unknown, TInput = unknown>(pattern: unknown, data: TInput, options: ErpsCallOptions = {}): Observable<TResult> {
     const message = this.prepare(pattern, data, options);
     return new Observable<TResult>((subscriber) => {
+      if (this.mapsReplies) subscriber = this.mapReplies(subscriber);
       if (message instanceof Error) return subscriber.error(message);
       const current = this.link;
       // The common case, with no closures: connected, so the call goes out now and its cancel is the teardown.
@@ -331,6 +361,25 @@ export class ErpsClient extends ClientProxy {
     }
   }
 
+  /**
+   * What Nest's clients do with replies: `serializeResponse` on each value, `serializeError` on the error (a subclass
+   * may override either), after a `deserializer` given in the options.
+   */
+  private mapReplies<T>(subscriber: Subscriber<T>): Subscriber<T> {
+    const deserializer = this.options.deserializer;
+    const incoming = (packet: { response?: unknown; err?: unknown }): { response?: unknown; err?: unknown } =>
+      deserializer === undefined ? packet : (deserializer.deserialize(packet) as { response?: unknown; err?: unknown });
+    return new Subscriber<T>({
+      next: (value) => {
+        const packet = incoming({ response: value });
+        if (packet.err !== undefined && packet.err !== null) subscriber.error(this.serializeError(packet.err));
+        else subscriber.next(this.serializeResponse(packet.response) as T);
+      },
+      error: (err: unknown) => subscriber.error(this.serializeError(incoming({ err }).err ?? err)),
+      complete: () => subscriber.complete(),
+    });
+  }
+
   protected publish(packet: ReadPacket, callback: (packet: WritePacket) => void): () => void {
     const subscription = this.send(packet.pattern, packet.data).subscribe({
       next: (response) => callback({ response }),
@@ -373,11 +422,13 @@ export class ErpsClient extends ClientProxy {
     if (timeoutMs > 0 && Number.isFinite(timeoutMs)) {
       entry.timer = setTimeout(() => {
         leave();
-        fail(new ErpsTimeoutError(timeoutMs));
+        fail(new ErpsTimeoutError(timeoutMs, this.lastConnectError));
       }, timeoutMs);
     }
     subscriber.add(leave);
     this.queue.push(entry);
+    // Queued calls keep the process alive until they are sent or fail.
+    this.reconnectTimer?.ref();
     if (!this.attemptInFlight && this.reconnectTimer === undefined) void this.runAttempt();
   }
 
@@ -437,7 +488,8 @@ export class ErpsClient extends ClientProxy {
     this.reconnectTimer = undefined;
     this.setStatus(this.everConnected || this.attempts > 0 ? 'reconnecting' : 'connecting');
     try {
-      const { connection, welcome } = await dial(this.dialOptions);
+      const { connection, welcome } = await dial(this.dialOptions, (socket) => (this.dialling = socket));
+      this.dialling = undefined;
       if ((this.state as ErpsClientStatus) === 'closed') {
         connection.close();
         return;
@@ -455,6 +507,8 @@ export class ErpsClient extends ClientProxy {
       this.flushQueue(link);
     } catch (err) {
       const error = err as Error;
+      this.dialling = undefined;
+      this.lastConnectError = error;
       this.settleOutcome(error);
       // A REJECT would come again for the same HELLO, except "server full" and "shutting down": those pass.
       if (error instanceof ErpsHandshakeError && !RETRYABLE_REJECTS.has(error.rejectCode ?? 0)) this.fail(error);
@@ -473,7 +527,7 @@ export class ErpsClient extends ClientProxy {
       return;
     }
     if (this.attempts >= policy.maxAttempts) {
-      this.fail(new ErpsDisconnectedError(`gave up reconnecting after ${this.attempts} attempts: ${describeError(error)}`));
+      this.fail(new ErpsDisconnectedError(`gave up reconnecting after ${this.attempts} attempts: ${describeError(error)}`, error));
       return;
     }
     const delayMs = backoffDelay(this.attempts, policy.minDelayMs, policy.maxDelayMs);
@@ -481,6 +535,8 @@ export class ErpsClient extends ClientProxy {
     this.setStatus('reconnecting');
     this.events.emit('reconnecting', { attempt: this.attempts, delayMs, error } satisfies ErpsReconnectingEvent);
     this.reconnectTimer = setTimeout(() => void this.runAttempt(), delayMs);
+    // Retrying with nothing waiting must not keep a process alive (Nest's TCP client lets a script exit).
+    if (this.queue.length === 0) this.reconnectTimer.unref();
   }
 
   /** A terminal failure (handshake REJECT, attempts exhausted): queued calls fail, no more retries. */
@@ -513,7 +569,8 @@ export class ErpsClient extends ClientProxy {
     this.state = status;
     this._status$.next(status);
     this.events.emit('status', status);
-    this.events.emit(status);
+    // 'reconnecting' is emitted with its event object by scheduleReconnect, never bare.
+    if (status !== 'reconnecting') this.events.emit(status, status);
   }
 }
 
