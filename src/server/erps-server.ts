@@ -13,6 +13,7 @@ import { HandshakePolicy, Reject, RejectCode } from '../protocol/handshake.js';
 import { assertCommonOptions } from '../common-options.js';
 import { assertUsable, loadTlsMaterial, secureOptions, watchTlsFiles } from '../tls/tls-options.js';
 import { peerIdentityOf } from '../tls/peer-identity.js';
+import { hardenedTlsOptions } from '../tls/hardening.js';
 import { CallReply, internalError } from './call-reply.js';
 import { ErpsContext, ErpsSessionInfo } from './erps-context.js';
 import { ErpsServerOptions } from './erps-server-options.js';
@@ -106,6 +107,7 @@ export class ErpsServer extends Server implements CustomTransportStrategy, Sessi
         minVersion: 'TLSv1.2',
         handshakeTimeout: this.handshakeTimeoutMs,
         ...material.rest,
+        ...hardenedTlsOptions(material.rest),
         ...secureOptions(material),
         requestCert: material.rest.requestCert ?? true,
         rejectUnauthorized: material.rest.rejectUnauthorized ?? true,

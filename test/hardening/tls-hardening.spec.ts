@@ -1,12 +1,19 @@
+import { once } from 'node:events';
+import { constants } from 'node:crypto';
+import type { TLSSocket } from 'node:tls';
 import { firstValueFrom } from 'rxjs';
-import { ErpsClient, ErpsClientOptions } from 'nestjs-erps';
+import { ErpsClient, ErpsClientOptions, ErpsTlsError } from 'nestjs-erps';
 import { CertificateAuthority, createCertificateAuthority, issueCertificate, IssueOptions } from 'nestjs-erps/testing';
+import { encodeFrame, FrameType } from '../../src/protocol/frame';
+import { encodeHello, WIRE_VERSION } from '../../src/protocol/handshake';
 import type { RunningServer } from '../support/apps';
 import { startDelayingProxy } from '../support/delaying-proxy';
 import { startFeaturesServer } from '../support/features-app';
+import { canCountFileDescriptors, openFileDescriptors } from '../support/open-fds';
 import { tlsHandshake, TlsIdentity } from '../support/tls-probe';
 import { waitFor } from '../support/wait';
 
+const HELLO = encodeFrame(FrameType.HELLO, 0, 0, encodeHello({ wireVersion: WIRE_VERSION, codec: 'msgpack', features: 0, identifier: 'calc', version: '1.2.0' }));
 
 /** One CA for both ends: the server certificate (or a deliberately bad one) and a good client identity. */
 class TestPki {
@@ -90,6 +97,95 @@ describe('TLS hardening', () => {
       expect(tlsErrors[0]!.code).toBe('ERR_TLS_HANDSHAKE_TIMEOUT');
       const good = client(running.port);
       await expect(firstValueFrom(good.send('sum', [1, 1]))).resolves.toBe(2);
+    });
+  });
+
+  describe('client-initiated renegotiation is refused and the socket is destroyed', () => {
+    /** A TLS 1.2 peer that completes the Erps handshake, then asks to renegotiate and waits for whatever happens. */
+    async function renegotiatingPeer(port: number): Promise<'renegotiated' | 'closed by server'> {
+      const { socket, error } = await tlsHandshake(port, pki.client, { maxVersion: 'TLSv1.2' });
+      expect(error).toBeUndefined();
+      socket.on('error', () => undefined); // the attacker ignores errors: only the server may close this socket
+      socket.write(HELLO);
+      await once(socket, 'data'); // WELCOME
+      const outcome = new Promise<'renegotiated' | 'closed by server'>((resolve) => {
+        socket.once('close', () => resolve('closed by server'));
+        socket.renegotiate({}, (err) => err === null && resolve('renegotiated'));
+      });
+      let timer: NodeJS.Timeout | undefined;
+      const result = await Promise.race([outcome, new Promise<'hung'>((resolve) => (timer = setTimeout(() => resolve('hung'), 2000)))]);
+      clearTimeout(timer);
+      socket.destroy();
+      if (result === 'hung') throw new Error('the server neither refused the renegotiation nor closed the socket');
+      return result;
+    }
+
+    (canCountFileDescriptors ? it : it.skip)('many attempts: every one refused and closed, no descriptor leaks, a good client keeps working', async () => {
+      const running = await server();
+      const good = client(running.port);
+      await expect(firstValueFrom(good.send('sum', [1]))).resolves.toBe(1);
+      await renegotiatingPeer(running.port); // warm-up: lazily opened descriptors do not count as a leak
+      await waitFor(() => running.server.stats().connections === 1);
+      const before = openFileDescriptors();
+      for (let batch = 0; batch < 5; batch++) {
+        const outcomes = await Promise.all(Array.from({ length: 10 }, () => renegotiatingPeer(running.port)));
+        expect(outcomes).toEqual(Array(10).fill('closed by server'));
+      }
+      await waitFor(() => running.server.stats().connections === 1);
+      await waitFor(() => openFileDescriptors() <= before + 2, 3000);
+      await expect(firstValueFrom(good.send('sum', [2, 3]))).resolves.toBe(5);
+    });
+
+    it('still refused when the user sets their own secureOptions', async () => {
+      const running = await server({ tls: { ...(await pki.server()), secureOptions: constants.SSL_OP_NO_TICKET } });
+      await expect(renegotiatingPeer(running.port)).resolves.toBe('closed by server');
+    });
+  });
+
+  describe('default cipher suites: ECDHE with AES-GCM or ChaCha20-Poly1305 under TLS 1.2', () => {
+    it.each(['ECDHE-ECDSA-AES128-SHA256', 'ECDHE-ECDSA-AES256-SHA', 'ECDHE-ECDSA-AES128-CCM8', 'ECDHE-ECDSA-AES128-CCM', 'ECDHE-ECDSA-ARIA128-GCM-SHA256'])(
+      'the server refuses a TLS 1.2 client offering only %s',
+      async (suite) => {
+        const running = await server();
+        const outcome = await tlsHandshake(running.port, pki.client, { maxVersion: 'TLSv1.2', ciphers: suite });
+        outcome.socket.destroy();
+        expect(outcome.cipher).toBeUndefined();
+        expect(outcome.error).toBeDefined();
+      },
+    );
+
+    it.each(['ECDHE-ECDSA-AES128-GCM-SHA256', 'ECDHE-ECDSA-AES256-GCM-SHA384', 'ECDHE-ECDSA-CHACHA20-POLY1305'])('the server accepts TLS 1.2 with %s', async (suite) => {
+      const running = await server();
+      const outcome = await tlsHandshake(running.port, pki.client, { maxVersion: 'TLSv1.2', ciphers: suite });
+      outcome.socket.destroy();
+      expect(outcome).toMatchObject({ cipher: suite, protocol: 'TLSv1.2' });
+    });
+
+    it('with an RSA server certificate: ECDHE-RSA with GCM is accepted, ECDHE-RSA with CBC refused', async () => {
+      const running = await server({ tls: await pki.server({ keyType: 'rsa' }) });
+      const gcm = await tlsHandshake(running.port, pki.client, { maxVersion: 'TLSv1.2', ciphers: 'ECDHE-RSA-AES128-GCM-SHA256' });
+      const cbc = await tlsHandshake(running.port, pki.client, { maxVersion: 'TLSv1.2', ciphers: 'ECDHE-RSA-AES128-SHA256' });
+      gcm.socket.destroy();
+      cbc.socket.destroy();
+      expect(gcm).toMatchObject({ cipher: 'ECDHE-RSA-AES128-GCM-SHA256' });
+      expect(cbc.cipher).toBeUndefined();
+    });
+
+    it('ErpsClient and ErpsServer speak TLS 1.3 by default', async () => {
+      const running = await server();
+      const c = client(running.port);
+      await expect(firstValueFrom(c.send('sum', [4, 5]))).resolves.toBe(9);
+      expect(c.unwrap<TLSSocket>().getProtocol()).toBe('TLSv1.3');
+      expect(c.unwrap<TLSSocket>().getCipher().name).toMatch(/^TLS_(AES_(128|256)_GCM|CHACHA20_POLY1305)_SHA(256|384)$/);
+    });
+
+    it('the ErpsClient refuses a server that only offers CBC; tls.ciphers on both ends overrides the default', async () => {
+      const cbcOnly = { maxVersion: 'TLSv1.2' as const, ciphers: 'ECDHE-ECDSA-AES128-SHA256' };
+      const running = await server({ tls: { ...(await pki.server()), ...cbcOnly } });
+      await expect(client(running.port).connect()).rejects.toBeInstanceOf(ErpsTlsError);
+      const overridden = client(running.port, { tls: { ...pki.client, ciphers: cbcOnly.ciphers } });
+      await expect(firstValueFrom(overridden.send('sum', [1, 2]))).resolves.toBe(3);
+      expect(overridden.unwrap<TLSSocket>().getCipher().name).toBe('ECDHE-ECDSA-AES128-SHA256');
     });
   });
 });
