@@ -73,8 +73,8 @@ export class ErpsTlsError extends ErpsError {
 
 /** The client is not connected and the call was not allowed to wait (Erps answers `:disconnected`). */
 export class ErpsDisconnectedError extends ErpsError {
-  constructor(message = 'Erps client is not connected') {
-    super('ERPS_DISCONNECTED', message);
+  constructor(message = 'Erps client is not connected', cause?: unknown) {
+    super('ERPS_DISCONNECTED', message, cause === undefined ? undefined : { cause });
   }
 }
 

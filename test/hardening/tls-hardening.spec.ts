@@ -2,8 +2,9 @@ import { once } from 'node:events';
 import { constants } from 'node:crypto';
 import type { TLSSocket } from 'node:tls';
 import { firstValueFrom } from 'rxjs';
-import { ErpsClient, ErpsClientOptions, ErpsTlsError } from 'nestjs-erps';
+import { ErpsClient, ErpsClientOptions, ErpsDisconnectedError, ErpsTlsError } from 'nestjs-erps';
 import { CertificateAuthority, createCertificateAuthority, issueCertificate, IssueOptions } from 'nestjs-erps/testing';
+import { classifyDialError } from '../../src/client/classify-dial-error';
 import { encodeFrame, FrameType } from '../../src/protocol/frame';
 import { encodeHello, WIRE_VERSION } from '../../src/protocol/handshake';
 import type { RunningServer } from '../support/apps';
@@ -13,6 +14,7 @@ import { canCountFileDescriptors, openFileDescriptors } from '../support/open-fd
 import { tlsHandshake, TlsIdentity } from '../support/tls-probe';
 import { waitFor } from '../support/wait';
 
+const DAY = 24 * 60 * 60 * 1000;
 const HELLO = encodeFrame(FrameType.HELLO, 0, 0, encodeHello({ wireVersion: WIRE_VERSION, codec: 'msgpack', features: 0, identifier: 'calc', version: '1.2.0' }));
 
 /** One CA for both ends: the server certificate (or a deliberately bad one) and a good client identity. */
@@ -186,6 +188,72 @@ describe('TLS hardening', () => {
       const overridden = client(running.port, { tls: { ...pki.client, ciphers: cbcOnly.ciphers } });
       await expect(firstValueFrom(overridden.send('sum', [1, 2]))).resolves.toBe(3);
       expect(overridden.unwrap<TLSSocket>().getCipher().name).toBe('ECDHE-ECDSA-AES128-SHA256');
+    });
+  });
+
+  describe('every server-certificate failure is an ErpsTlsError on the client, with the cause kept', () => {
+    /** The error connect() fails with against a server presenting `serverTls`; a typed error keeps its cause. */
+    async function connectError(serverTls: TlsIdentity): Promise<{ error: unknown; causeCode: unknown }> {
+      const running = await server({ tls: serverTls });
+      const error = await client(running.port).connect().then(() => undefined, (e: unknown) => e);
+      expect(running.probe.calls).toEqual([]);
+      expect(running.server.stats().connections).toBe(0);
+      return { error, causeCode: ((error as Error | undefined)?.cause as { code?: unknown } | undefined)?.code };
+    }
+
+    it('wrong purpose: a client-only certificate used as the server certificate', async () => {
+      const { error, causeCode } = await connectError(await pki.server({ kind: 'client' }));
+      expect(error).toBeInstanceOf(ErpsTlsError);
+      expect(causeCode).toBe('INVALID_PURPOSE');
+    });
+
+    it('expired server certificate', async () => {
+      const { error, causeCode } = await connectError(await pki.server({ notBefore: new Date(Date.now() - 30 * DAY), notAfter: new Date(Date.now() - DAY) }));
+      expect(error).toBeInstanceOf(ErpsTlsError);
+      expect(causeCode).toBe('CERT_HAS_EXPIRED');
+    });
+
+    it('hostname mismatch', async () => {
+      const { error, causeCode } = await connectError(await pki.server({ dns: ['elsewhere.example'], ips: [] }));
+      expect(error).toBeInstanceOf(ErpsTlsError);
+      expect(causeCode).toBe('ERR_TLS_CERT_ALTNAME_INVALID');
+    });
+
+    it('unknown CA', async () => {
+      const { error, causeCode } = await connectError(await pki.server({}, await createCertificateAuthority('someone else')));
+      expect(error).toBeInstanceOf(ErpsTlsError);
+      expect(causeCode).toBe('UNABLE_TO_VERIFY_LEAF_SIGNATURE');
+    });
+  });
+
+  describe('classifying connect failures', () => {
+    const withCode = (code: string, extra: object = {}): Error => Object.assign(new Error(`failure ${code}`), { code, ...extra });
+
+    it.each([
+      'UNABLE_TO_GET_ISSUER_CERT', 'UNABLE_TO_GET_CRL', 'UNABLE_TO_DECRYPT_CERT_SIGNATURE', 'UNABLE_TO_DECRYPT_CRL_SIGNATURE',
+      'UNABLE_TO_DECODE_ISSUER_PUBLIC_KEY', 'CERT_SIGNATURE_FAILURE', 'CRL_SIGNATURE_FAILURE', 'CERT_NOT_YET_VALID', 'CERT_HAS_EXPIRED',
+      'CRL_NOT_YET_VALID', 'CRL_HAS_EXPIRED', 'ERROR_IN_CERT_NOT_BEFORE_FIELD', 'ERROR_IN_CERT_NOT_AFTER_FIELD',
+      'ERROR_IN_CRL_LAST_UPDATE_FIELD', 'ERROR_IN_CRL_NEXT_UPDATE_FIELD', 'OUT_OF_MEM', 'DEPTH_ZERO_SELF_SIGNED_CERT',
+      'SELF_SIGNED_CERT_IN_CHAIN', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'CERT_CHAIN_TOO_LONG',
+      'CERT_REVOKED', 'INVALID_CA', 'PATH_LENGTH_EXCEEDED', 'INVALID_PURPOSE', 'CERT_UNTRUSTED', 'CERT_REJECTED', 'HOSTNAME_MISMATCH',
+      'UNSPECIFIED', 'ERR_TLS_CERT_ALTNAME_INVALID', 'ERR_SSL_TLSV1_ALERT_UNKNOWN_CA', 'ERR_OSSL_EVP_BAD_DECRYPT',
+    ])('verification or OpenSSL code %s: ErpsTlsError, original error as cause', (code) => {
+      const original = withCode(code);
+      const classified = classifyDialError(original, 'here:1');
+      expect(classified).toBeInstanceOf(ErpsTlsError);
+      expect(classified.cause).toBe(original);
+    });
+
+    it('an error raised inside OpenSSL is a TLS failure whatever its code', () => {
+      const original = withCode('SOMETHING_NEW', { library: 'SSL routines', reason: 'unexpected eof while reading' });
+      expect(classifyDialError(original, 'here:1')).toBeInstanceOf(ErpsTlsError);
+    });
+
+    it.each(['ECONNREFUSED', 'ECONNRESET', 'EHOSTUNREACH'])('network error %s: ErpsDisconnectedError, original error as cause', (code) => {
+      const original = withCode(code);
+      const classified = classifyDialError(original, 'here:1');
+      expect(classified).toBeInstanceOf(ErpsDisconnectedError);
+      expect(classified.cause).toBe(original);
     });
   });
 });
