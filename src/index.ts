@@ -9,6 +9,7 @@ export type { ErpsClientStatus, ErpsCallOptions, ErpsReconnectingEvent } from '.
 export type { ErpsClientOptions, ErpsReconnectOptions } from './client/erps-client-options.js';
 export type { ErpsTlsOptions } from './tls/tls-options.js';
 export type { PeerIdentity } from './tls/peer-identity.js';
+export { ERPS_DEFAULT_CIPHERS } from './tls/hardening.js';
 export type { CodecName } from './protocol/codec.js';
 export { ErpsExceptionFilter } from './nest/erps-exception-filter.js';
 export { ErpsOriginGuard, RemoteOnly, LocalOnly } from './nest/origin-guards.js';

@@ -4,6 +4,7 @@ import type { Duplex } from 'node:stream';
 import { connectLocal } from '../connection/local-registry.js';
 import { ErpsConnection, ConnectionOptions } from '../connection/connection.js';
 import { ErpsDisconnectedError, ErpsHandshakeError, ErpsProtocolError, ErpsTlsError, describeError } from '../errors.js';
+import { classifyDialError } from './classify-dial-error.js';
 import { Frame, FrameType } from '../protocol/frame.js';
 import { decodeReject, decodeWelcome, encodeHello, Hello, Welcome } from '../protocol/handshake.js';
 
@@ -23,14 +24,6 @@ export interface DialOptions {
 export interface Dialled {
   connection: ErpsConnection;
   welcome: Welcome;
-}
-
-const TLS_ERROR_CODES = /^(ERR_SSL_|ERR_TLS_|CERT_|UNABLE_TO_|DEPTH_ZERO|SELF_SIGNED|HOSTNAME_|ERR_OSSL)/;
-
-function classify(err: Error & { code?: string }, where: string): Error {
-  if (err instanceof ErpsHandshakeError || err instanceof ErpsProtocolError) return err;
-  if (err.code !== undefined && TLS_ERROR_CODES.test(err.code)) return new ErpsTlsError(`TLS handshake with ${where} failed: ${err.message}`, err);
-  return new ErpsDisconnectedError(`cannot connect to ${where}: ${describeError(err)}`, err);
 }
 
 /**
@@ -70,7 +63,7 @@ export function dial(options: DialOptions, onSocket?: (socket: Duplex) => void):
       reject(err);
     }
     function onSocketError(err: Error): void {
-      fail(classify(err, where));
+      fail(classifyDialError(err, where));
     }
     socket.once('error', onSocketError);
     const onReady = (): void => {
@@ -99,7 +92,7 @@ export function dial(options: DialOptions, onSocket?: (socket: Duplex) => void):
             const detail = reason ? `: ${describeError(reason)}` : '';
             const tlsHint = options.tls ? ' (a mutual-TLS server closes like this when it rejects the client certificate)' : '';
             const cause = (reason as { cause?: Error & { code?: string } } | undefined)?.cause;
-            fail(cause ? classify(cause, where) : new ErpsTlsError(`${where} closed the connection before WELCOME${tlsHint}${detail}`, reason));
+            fail(cause ? classifyDialError(cause, where) : new ErpsTlsError(`${where} closed the connection before WELCOME${tlsHint}${detail}`, reason));
           },
         },
         options.connection,

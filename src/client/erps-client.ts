@@ -18,6 +18,7 @@ import { createCodec, DEFAULT_MAX_DEPTH, DEFAULT_MAX_ELEMENTS } from '../protoco
 import { Hello, RejectCode, WIRE_VERSION } from '../protocol/handshake.js';
 import { assertCommonOptions } from '../common-options.js';
 import { assertUsable, loadTlsMaterial, secureOptions, watchTlsFiles } from '../tls/tls-options.js';
+import { hardenedTlsOptions } from '../tls/hardening.js';
 import { backoffDelay } from './backoff.js';
 import { ErpsRecord } from './erps-record.js';
 import { buildMeta, validateHeaders } from '../protocol/headers.js';
@@ -128,6 +129,7 @@ export class ErpsClient extends ClientProxy {
       tlsOptions = {
         minVersion: 'TLSv1.2',
         ...material.rest,
+        ...hardenedTlsOptions(material.rest),
         ...secureOptions(material),
         ...(serverName !== undefined ? { servername: serverName, checkServerIdentity: checkAgainst(serverName) } : {}),
       };

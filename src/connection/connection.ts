@@ -342,6 +342,7 @@ export class ErpsConnection {
 
   private readonly onError = (err: Error): void => {
     this.finish(new ErpsConnectionLostError(`socket error: ${err.message}`, err));
+    // Some TLS errors (a refused renegotiation, Node's ERR_TLS_SESSION_ATTACK) arrive on a socket left open.
     this.socket.destroy();
   };
 

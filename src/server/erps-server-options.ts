@@ -53,7 +53,7 @@ export interface ErpsServerOptions {
   keepaliveMs?: number;
   /** A client that answers none of our PINGs for keepaliveMs × maxMissedPings is dropped. Default 2. */
   maxMissedPings?: number;
-  /** Time a new connection has to finish TLS and send HELLO (ms). Default 10000. */
+  /** One deadline from the TCP accept to WELCOME: the TLS handshake and HELLO together (ms). Default 10000. */
   handshakeTimeoutMs?: number;
   /** On close(): how long in-flight calls may run before connections are cut (ms). Default 10000. */
   drainTimeoutMs?: number;

@@ -13,10 +13,12 @@ import { HandshakePolicy, Reject, RejectCode } from '../protocol/handshake.js';
 import { assertCommonOptions } from '../common-options.js';
 import { assertUsable, loadTlsMaterial, secureOptions, watchTlsFiles } from '../tls/tls-options.js';
 import { peerIdentityOf } from '../tls/peer-identity.js';
+import { hardenedTlsOptions } from '../tls/hardening.js';
 import { CallReply, internalError } from './call-reply.js';
 import { ErpsContext, ErpsSessionInfo } from './erps-context.js';
 import { ErpsServerOptions } from './erps-server-options.js';
 import { CallTarget, ServerSession, SessionHost, SessionLimits } from './session.js';
+import { AcceptTimes } from './accept-times.js';
 import { resolveConnectionOptions, type ConnectionOptions } from '../connection/connection.js';
 import { listenLocal } from '../connection/local-registry.js';
 import type { SplitMeta } from '../protocol/headers.js';
@@ -68,6 +70,8 @@ export class ErpsServer extends Server implements CustomTransportStrategy, Sessi
   /** Sessions accepted and not yet closed, handshaking ones included (maxConnections, drain). */
   private readonly live = new Set<ServerSession>();
   private stopWatching: () => void = () => undefined;
+  /** TLS only: accept times, so TLS and HELLO share one handshakeTimeoutMs. */
+  private acceptTimes: AcceptTimes | undefined;
 
   constructor(readonly options: ErpsServerOptions = {}) {
     super();
@@ -103,6 +107,7 @@ export class ErpsServer extends Server implements CustomTransportStrategy, Sessi
         minVersion: 'TLSv1.2',
         handshakeTimeout: this.handshakeTimeoutMs,
         ...material.rest,
+        ...hardenedTlsOptions(material.rest),
         ...secureOptions(material),
         requestCert: material.rest.requestCert ?? true,
         rejectUnauthorized: material.rest.rejectUnauthorized ?? true,
@@ -132,6 +137,8 @@ export class ErpsServer extends Server implements CustomTransportStrategy, Sessi
       ? tls.createServer(this.tlsContext, (socket) => this.accept(socket))
       : net.createServer((socket) => this.accept(socket));
     if (server instanceof tls.Server) {
+      this.acceptTimes = new AcceptTimes(this.handshakeTimeoutMs);
+      server.on('connection', this.acceptTimes.accepted);
       server.on('tlsClientError', (err, socket) => {
         socket.destroy();
         this.events.emit('tlsClientError', err);
@@ -282,6 +289,7 @@ export class ErpsServer extends Server implements CustomTransportStrategy, Sessi
         remotePort: socket.remotePort,
         peer: socket instanceof tls.TLSSocket ? peerIdentityOf(socket) : undefined,
         remote: true,
+        handshakeMsLeft: this.acceptTimes?.msLeft(socket),
       },
       this,
     );

@@ -53,6 +53,8 @@ export interface SessionEndpoint {
   remotePort: number | undefined;
   peer: PeerIdentity | undefined;
   remote: boolean;
+  /** What TLS left of handshakeTimeoutMs for HELLO (the deadline runs from the TCP accept). Default: all of it. */
+  handshakeMsLeft?: number;
 }
 
 type SessionState = 'handshake' | 'open' | 'draining' | 'closed';
@@ -99,8 +101,8 @@ export class ServerSession implements ErpsPushChannel {
       connectedAt: new Date(),
     });
     this.handshakeTimer = setTimeout(() => {
-      this.connection.close(new ErpsProtocolError(`no HELLO within handshakeTimeoutMs (${host.handshakeTimeoutMs} ms)`));
-    }, host.handshakeTimeoutMs);
+      this.connection.close(new ErpsProtocolError(`no HELLO within handshakeTimeoutMs (${host.handshakeTimeoutMs} ms from the TCP accept)`));
+    }, endpoint.handshakeMsLeft ?? host.handshakeTimeoutMs);
     this.handshakeTimer.unref();
   }
 

@@ -14,6 +14,7 @@ import * as x509 from '@peculiar/x509';
 x509.cryptoProvider.set(webcrypto as never);
 
 const ALG: webcrypto.EcKeyGenParams & webcrypto.EcdsaParams = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' };
+const RSA_KEY: webcrypto.RsaHashedKeyGenParams = { name: 'RSASSA-PKCS1-v1_5', modulusLength: 2048, publicExponent: new Uint8Array([1, 0, 1]), hash: 'SHA-256' };
 const DAY = 24 * 60 * 60 * 1000;
 
 export interface Issued {
@@ -39,6 +40,8 @@ export interface IssueOptions {
   ips?: string[];
   notBefore?: Date;
   notAfter?: Date;
+  /** The leaf's key: 'ecdsa' (P-256, default) or 'rsa' (2048 bits). The CA signs with ECDSA either way. */
+  keyType?: 'ecdsa' | 'rsa';
 }
 
 let serialCounter = 0;
@@ -76,7 +79,7 @@ export async function createCertificateAuthority(cn: string, options: { notBefor
 
 /** A leaf certificate signed by `ca`. */
 export async function issueCertificate(ca: CertificateAuthority, options: IssueOptions): Promise<Issued> {
-  const keys = (await webcrypto.subtle.generateKey(ALG, true, ['sign', 'verify'])) as CryptoKeyPair;
+  const keys = (await webcrypto.subtle.generateKey(options.keyType === 'rsa' ? RSA_KEY : ALG, true, ['sign', 'verify'])) as CryptoKeyPair;
   const serialNumber = nextSerial();
   const kind = options.kind ?? 'client';
   const names: x509.JsonGeneralName[] = [

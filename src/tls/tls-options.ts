@@ -6,7 +6,8 @@ type Pem = string | Buffer | Array<string | Buffer>;
 
 /**
  * Certificates as PEM (`ca`, `cert`, `key`) or as file paths (`caFile`, `certFile`, `keyFile`).
- * Any other Node TLS option passes through unchanged (ciphers, minVersion, passphrase, ...).
+ * Any other Node TLS option passes through unchanged (ciphers, minVersion, passphrase, ...), except that
+ * `ciphers` defaults to ERPS_DEFAULT_CIPHERS and `secureOptions` always gains SSL_OP_NO_RENEGOTIATION.
  */
 export interface ErpsTlsOptions extends Omit<TlsOptions & ConnectionOptions, 'ca' | 'cert' | 'key' | 'crl'> {
   ca?: Pem;
