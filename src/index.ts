@@ -1,6 +1,7 @@
 export * from './errors.js';
 export { ErpsServer, ERPS_TRANSPORT } from './server/erps-server.js';
-export type { ErpsServerStatus, ErpsServerEvent } from './server/erps-server.js';
+export type { ErpsServerStatus, ErpsServerEvent, ErpsRefusal } from './server/erps-server.js';
+export type { TlsFailureKind } from './tls/tls-failure.js';
 export type { ErpsServerOptions, ErpsTransportKind } from './server/erps-server-options.js';
 export { ErpsContext } from './server/erps-context.js';
 export type { ErpsSessionInfo, ErpsHeaders, ErpsContextArgs } from './server/erps-context.js';

@@ -1,6 +1,7 @@
 import { firstValueFrom } from 'rxjs';
 import { ErpsClient } from 'nestjs-erps';
 import { calcClient, RunningServer, startCalcServer } from './support/apps';
+import { waitFor } from './support/wait';
 
 describe('stats() and Nest processing hooks', () => {
   let running: RunningServer;
@@ -17,8 +18,9 @@ describe('stats() and Nest processing hooks', () => {
   });
 
   it('counts calls in flight on both sides, and nothing once they are answered', async () => {
-    const slow = Array.from({ length: 7 }, () => firstValueFrom(client.send('slow', 100)));
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    const slow = Array.from({ length: 7 }, () => firstValueFrom(client.send('slow', 400)));
+    // Long enough handlers and a wait on the server's count: a loaded machine must not turn this flaky.
+    await waitFor(() => running.server.stats().inFlight === 7);
     expect(client.stats()).toMatchObject({ status: 'connected', inFlight: 7, queued: 0, connections: 1 });
     expect(running.server.stats()).toMatchObject({ connections: 1, inFlight: 7, writeBufferedBytes: 0, partialFrameBytes: 0 });
     await Promise.all(slow);

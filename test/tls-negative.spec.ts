@@ -3,8 +3,8 @@ import * as net from 'node:net';
 import * as tls from 'node:tls';
 import { firstValueFrom } from 'rxjs';
 import { ErpsClient, ErpsConfigError, ErpsError, ErpsTlsError } from 'nestjs-erps';
-import { encodeFrame, FrameType } from '../src/protocol/frame';
-import { encodeHello, WIRE_VERSION } from '../src/protocol/handshake';
+import { encodeFrame, Frame, FrameDecoder, FrameType } from '../src/protocol/frame';
+import { decodeReject, encodeHello, RejectCode, WIRE_VERSION } from '../src/protocol/handshake';
 import { encodeMessagePrefix } from '../src/protocol/message';
 import { createCodec } from '../src/protocol/codec';
 import { calcClient, RunningServer, startCalcServer } from './support/apps';
@@ -56,10 +56,14 @@ describe('mutual TLS refuses bad peers while serving good ones', () => {
     const certs = await testCertificates();
     await underAttack(async () => {
       const socket = tls.connect({ host: '127.0.0.1', port: running.port, ca: readFileSync(certs.caFile) });
+      const frames: Frame[] = [];
+      const decoder = new FrameDecoder((frame) => frames.push(Frame.of(frame.type, frame.flags, frame.id, Buffer.from(frame.body))));
+      socket.on('data', (chunk: Buffer) => decoder.push(chunk));
       socket.on('secureConnect', () => socket.write(Buffer.concat([hello, sumCall])));
-      const result = await outcome(socket);
-      expect(result.received).toBe(0);
-      expect(result.error).toBeDefined();
+      await outcome(socket);
+      // The only thing it gets is a REJECT saying why; the CALL never runs (underAttack counts handler runs).
+      expect(frames.map((frame) => frame.type)).toEqual([FrameType.REJECT]);
+      expect(decodeReject(frames[0]!.body)).toEqual({ code: RejectCode.CERTIFICATE, reason: expect.stringMatching(/no client certificate/) });
     });
   });
 

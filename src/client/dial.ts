@@ -6,7 +6,7 @@ import { ErpsConnection, ConnectionOptions } from '../connection/connection.js';
 import { ErpsDisconnectedError, ErpsHandshakeError, ErpsProtocolError, ErpsTlsError, describeError } from '../errors.js';
 import { classifyDialError } from './classify-dial-error.js';
 import { Frame, FrameType } from '../protocol/frame.js';
-import { decodeReject, decodeWelcome, encodeHello, Hello, Welcome } from '../protocol/handshake.js';
+import { decodeReject, decodeWelcome, encodeHello, Hello, RejectCode, Welcome } from '../protocol/handshake.js';
 
 export interface DialOptions {
   host: string;
@@ -83,7 +83,8 @@ export function dial(options: DialOptions, onSocket?: (socket: Duplex) => void):
               resolve({ connection: connection!, welcome });
             } else if (frame.type === FrameType.REJECT) {
               const { code, reason } = decodeReject(frame.body);
-              fail(new ErpsHandshakeError(reason, code));
+              // A refused client certificate is a TLS failure (retried: certificates get rotated), told in words.
+              fail(code === RejectCode.CERTIFICATE ? new ErpsTlsError(`${where}: ${reason}`) : new ErpsHandshakeError(reason, code));
             } else {
               throw new ErpsProtocolError(`unexpected frame 0x${frame.type.toString(16)} before WELCOME`);
             }

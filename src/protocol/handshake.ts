@@ -19,6 +19,8 @@ export const RejectCode = {
   UNAUTHORIZED: 6,
   SERVER_FULL: 7,
   SHUTTING_DOWN: 8,
+  /** The client certificate failed verification (expired, unknown CA, revoked, wrong purpose, none): the reason says which. */
+  CERTIFICATE: 9,
 } as const;
 export type RejectCode = (typeof RejectCode)[keyof typeof RejectCode];
 

@@ -6,7 +6,7 @@ import * as tls from 'node:tls';
 import semver from 'semver';
 import { connectable, finalize, isObservable, Subject } from 'rxjs';
 import { CustomTransportStrategy, MessageHandler, Server } from '@nestjs/microservices';
-import { ErpsConfigError, ErpsOverloadedError, ErpsSlowConsumerError, describeError } from '../errors.js';
+import { ErpsConfigError, ErpsOverloadedError, ErpsSlowConsumerError, ErpsTlsError, describeError } from '../errors.js';
 import { DEFAULT_MAX_DEPTH, DEFAULT_MAX_ELEMENTS } from '../protocol/codec.js';
 import { ByteBudget } from '../connection/byte-budget.js';
 import { HandshakePolicy, Reject, RejectCode } from '../protocol/handshake.js';
@@ -19,6 +19,10 @@ import { ErpsContext, ErpsSessionInfo } from './erps-context.js';
 import { ErpsServerOptions } from './erps-server-options.js';
 import { CallTarget, ServerSession, SessionHost, SessionLimits } from './session.js';
 import { AcceptTimes } from './accept-times.js';
+import { RefusalLog } from './refusal-log.js';
+import { describeTlsFailure, TlsFailureKind } from '../tls/tls-failure.js';
+import { encodeFrame, FrameType } from '../protocol/frame.js';
+import { encodeReject } from '../protocol/handshake.js';
 import { resolveConnectionOptions, type ConnectionOptions } from '../connection/connection.js';
 import { listenLocal } from '../connection/local-registry.js';
 import type { SplitMeta } from '../protocol/headers.js';
@@ -30,7 +34,20 @@ export const ERPS_TRANSPORT = Symbol('ERPS_TRANSPORT');
 export type ErpsServerStatus = 'listening' | 'draining' | 'closed';
 
 /** Events for `server.on(event, cb)`. */
-export type ErpsServerEvent = 'connection' | 'disconnect' | 'handshakeRejected' | 'tlsClientError' | 'error';
+export type ErpsServerEvent = 'connection' | 'disconnect' | 'handshakeRejected' | 'tlsClientError' | 'tlsReloaded' | 'error';
+
+/**
+ * Why a connection was refused, as 'tlsClientError' (TLS and certificate failures) and 'handshakeRejected' (REJECT)
+ * report it, and as the server logs it (once per connection, rate-limited).
+ */
+export interface ErpsRefusal {
+  kind: TlsFailureKind | 'handshake-reject';
+  message: string;
+  /** The OpenSSL / Node code, or the REJECT code as a string ("reject:3"). */
+  code: string | undefined;
+  remoteAddress: string | undefined;
+  remotePort: number | undefined;
+}
 
 /** Default of `maxPartialFrameBytes`: bytes held in incomplete frames across all of a daemon's connections. */
 export const DEFAULT_MAX_PARTIAL_FRAME_BYTES = 64 * 1024 * 1024;
@@ -72,6 +89,9 @@ export class ErpsServer extends Server implements CustomTransportStrategy, Sessi
   private stopWatching: () => void = () => undefined;
   /** TLS only: accept times, so TLS and HELLO share one handshakeTimeoutMs. */
   private acceptTimes: AcceptTimes | undefined;
+  /** Whether client certificates are verified (our own check after TLS, so a refusal can say why). */
+  private readonly verifyClients: boolean;
+  private readonly refusals = new RefusalLog((line) => this.logger.warn(line));
 
   constructor(readonly options: ErpsServerOptions = {}) {
     super();
@@ -110,10 +130,13 @@ export class ErpsServer extends Server implements CustomTransportStrategy, Sessi
         ...hardenedTlsOptions(material.rest),
         ...secureOptions(material),
         requestCert: material.rest.requestCert ?? true,
-        rejectUnauthorized: material.rest.rejectUnauthorized ?? true,
+        // Verified in accept() instead: Node's own refusal closes without a word, ours tells the client and the log why.
+        rejectUnauthorized: false,
       };
+      this.verifyClients = (material.rest.requestCert ?? true) && (material.rest.rejectUnauthorized ?? true);
     } else if (transport === 'tcp' || transport === 'local') {
       this.tlsContext = undefined;
+      this.verifyClients = false;
     } else {
       throw new ErpsConfigError(`ErpsServer: unknown transport "${String(transport)}" (expected 'tls', 'tcp' or 'local')`);
     }
@@ -140,8 +163,10 @@ export class ErpsServer extends Server implements CustomTransportStrategy, Sessi
       this.acceptTimes = new AcceptTimes(this.handshakeTimeoutMs);
       server.on('connection', this.acceptTimes.accepted);
       server.on('tlsClientError', (err, socket) => {
+        const refusal = this.refusalOf(describeTlsFailure(err), socket);
         socket.destroy();
-        this.events.emit('tlsClientError', err);
+        this.refused(refusal);
+        this.events.emit('tlsClientError', err, refusal);
       });
     }
     this.server = server;
@@ -282,6 +307,7 @@ export class ErpsServer extends Server implements CustomTransportStrategy, Sessi
       return;
     }
     socket.setNoDelay(true);
+    if (this.verifyClients && socket instanceof tls.TLSSocket && !socket.authorized) return this.refuseCertificate(socket);
     const session = new ServerSession(
       {
         socket,
@@ -294,6 +320,31 @@ export class ErpsServer extends Server implements CustomTransportStrategy, Sessi
       this,
     );
     this.live.add(session);
+  }
+
+  /**
+   * A client certificate that failed verification: the client gets a REJECT saying why (TLS is up, so it can be
+   * told, which a TLS-level refusal never does), the log and 'tlsClientError' too. No session is created.
+   */
+  private refuseCertificate(socket: tls.TLSSocket): void {
+    const noCertificate = Object.keys(socket.getPeerCertificate()).length === 0;
+    const failure = describeTlsFailure(noCertificate ? 'ERR_SSL_PEER_DID_NOT_RETURN_A_CERTIFICATE' : String(socket.authorizationError));
+    const refusal = this.refusalOf(failure, socket);
+    socket.on('error', () => undefined);
+    socket.end(encodeFrame(FrameType.REJECT, 0, 0, encodeReject({ code: RejectCode.CERTIFICATE, reason: `client certificate refused: ${failure.message}` })));
+    setTimeout(() => socket.destroy(), 1000).unref();
+    this.refused(refusal);
+    const error = new ErpsTlsError(`client certificate refused: ${failure.message}`);
+    this.events.emit('tlsClientError', error, refusal);
+  }
+
+  private refusalOf(failure: { kind: TlsFailureKind; message: string; code: string | undefined }, socket: net.Socket): ErpsRefusal {
+    return { ...failure, remoteAddress: socket.remoteAddress, remotePort: socket.remotePort };
+  }
+
+  private refused(refusal: ErpsRefusal): void {
+    const from = refusal.remoteAddress === undefined ? 'a peer' : `${refusal.remoteAddress}:${refusal.remotePort}`;
+    this.refusals.refused(`Refused connection from ${from}: ${refusal.message}`);
   }
 
   // ---- SessionHost ----
@@ -312,8 +363,11 @@ export class ErpsServer extends Server implements CustomTransportStrategy, Sessi
     if (opened || reason !== undefined) this.events.emit('disconnect', session.info, reason);
   }
 
-  handshakeRejected(session: ServerSession, reason: string): void {
-    this.events.emit('handshakeRejected', session.info, reason);
+  handshakeRejected(session: ServerSession, reject: Reject): void {
+    const { remoteAddress, remotePort, peer } = session.info;
+    const refusal: ErpsRefusal = { kind: 'handshake-reject', message: `handshake rejected${peer?.cn === undefined ? '' : ` (peer "${peer.cn}")`}: ${reject.reason}`, code: `reject:${reject.code}`, remoteAddress, remotePort };
+    this.refused(refusal);
+    this.events.emit('handshakeRejected', session.info, reject.reason, refusal);
   }
 
   admit(session: ServerSession): Reject | null {

@@ -33,7 +33,7 @@ export interface SessionHost {
   sessionOpened(session: ServerSession): void;
   /** Every session ends here once; `opened` tells whether its handshake had succeeded. */
   sessionClosed(session: ServerSession, reason: Error | undefined, opened: boolean): void;
-  handshakeRejected(session: ServerSession, reason: string): void;
+  handshakeRejected(session: ServerSession, reject: Reject): void;
 }
 
 /** What a host found for a CALL pattern; the session only hands it back to `invokeCall`. */
@@ -172,7 +172,7 @@ export class ServerSession implements ErpsPushChannel {
     const reject = this.host.admit(this) ?? checkHello(hello, this.host.policy);
     if (reject !== null) {
       this.connection.send(FrameType.REJECT, 0, 0, encodeReject(reject));
-      this.host.handshakeRejected(this, reject.reason);
+      this.host.handshakeRejected(this, reject);
       this.connection.close();
       return;
     }

@@ -1,3 +1,4 @@
+import { X509Certificate } from 'node:crypto';
 import { readFileSync, type Stats, unwatchFile, watchFile } from 'node:fs';
 import { createSecureContext, type ConnectionOptions, type SecureContextOptions, type TlsOptions } from 'node:tls';
 import { ErpsConfigError, describeError } from '../errors.js';
@@ -64,15 +65,46 @@ export function loadTlsMaterial(options: ErpsTlsOptions | undefined, owner: stri
     throw new ErpsConfigError(
       `${owner}: transport 'tls' (mutual TLS, the default) needs tls.ca, tls.cert and tls.key ` +
         `(or caFile/certFile/keyFile); missing: ${missing.join(', ')}. ` +
-        `Run "npm run certs" for development certificates, or set transport: 'tcp' for plain TCP in development.`,
+        `For development certificates call generateDevCertificates({ dir: 'certs' }) from "nestjs-erps/testing" ` +
+        `(it writes ca.crt, server.crt/.key and client certificates), or set transport: 'tcp' for plain TCP in development.`,
     );
   }
   const revoked = crl ?? (crlFile !== undefined ? readPem(crlFile, 'crl', owner) : undefined);
   return { ca: material.ca!, cert: material.cert!, key: material.key!, crl: revoked, rest };
 }
 
-/** Builds a secure context once so that a bad certificate, key or CRL is an ErpsConfigError at construction. */
+const PEM_CERTIFICATE = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g;
+
+/**
+ * `tls.ca` must hold at least one CA certificate: OpenSSL accepts garbage, or a private key, there without a word,
+ * and every peer is then refused with an unhelpful "unknown CA".
+ */
+function assertCaCertificates(ca: Pem, owner: string): void {
+  const text = (Array.isArray(ca) ? ca : [ca]).map((part) => part.toString()).join('\n');
+  const certificates: X509Certificate[] = [];
+  for (const pem of text.match(PEM_CERTIFICATE) ?? []) {
+    try {
+      certificates.push(new X509Certificate(pem));
+    } catch {
+      // an unreadable block: judged below with the rest
+    }
+  }
+  if (certificates.length === 0) {
+    throw new ErpsConfigError(`${owner}: tls.ca (or caFile) holds no readable certificate; it must contain the PEM "BEGIN CERTIFICATE" of the CA that signs the peer's certificate`);
+  }
+  if (!certificates.some((certificate) => certificate.ca)) {
+    throw new ErpsConfigError(
+      `${owner}: tls.ca (or caFile) holds no CA certificate (${certificates.map((c) => c.subject.replace(/\n/g, ', ')).join('; ')} ${certificates.length === 1 ? 'is' : 'are'} not CA:TRUE); give the CA that signs the peer's certificate`,
+    );
+  }
+}
+
+/**
+ * Builds a secure context once so that a bad certificate, key or CRL is an ErpsConfigError at construction, and
+ * checks that `ca` holds a CA certificate.
+ */
 export function assertUsable(material: TlsMaterial, owner: string): void {
+  assertCaCertificates(material.ca, owner);
   try {
     createSecureContext({ ...material.rest, ...secureOptions(material) } as SecureContextOptions);
   } catch (err) {
