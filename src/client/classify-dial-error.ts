@@ -1,4 +1,5 @@
 import { ErpsDisconnectedError, ErpsHandshakeError, ErpsProtocolError, ErpsTlsError, describeError } from '../errors.js';
+import { stripOpenSslNoise } from '../tls/tls-failure.js';
 
 /**
  * The codes Node gives certificate verification failures: OpenSSL's X509_V_ERR_* names without the prefix, and
@@ -50,6 +51,6 @@ export function isTlsFailure(err: Error): boolean {
 /** The typed error a failed dial to `where` rejects with; the original error is kept as `cause`. */
 export function classifyDialError(err: Error, where: string): Error {
   if (err instanceof ErpsHandshakeError || err instanceof ErpsProtocolError) return err;
-  if (isTlsFailure(err)) return new ErpsTlsError(`TLS handshake with ${where} failed: ${err.message}`, err);
+  if (isTlsFailure(err)) return new ErpsTlsError(`TLS handshake with ${where} failed: ${stripOpenSslNoise(err.message)}`, err);
   return new ErpsDisconnectedError(`cannot connect to ${where}: ${describeError(err)}`, err);
 }
