@@ -50,14 +50,15 @@ export class CallReply {
     this.finish();
   }
 
-  /** The handler produced an Observable: stream it. */
-  follow(stream$: Observable<unknown>): void {
+  /** The handler produced an Observable: stream it. `onError` sees the error it fails with, if it does. */
+  follow(stream$: Observable<unknown>, onError?: (err: unknown) => void): void {
     if (this.finished) return;
     this.subscription = stream$.subscribe({
       next: (value) => this.push(value),
       error: (err) => {
         this.flushValues();
         this.error(err);
+        onError?.(err);
       },
       complete: () => this.complete(),
     });

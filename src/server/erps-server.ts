@@ -27,6 +27,7 @@ import { resolveConnectionOptions, type ConnectionOptions } from '../connection/
 import { listenLocal } from '../connection/local-registry.js';
 import type { SplitMeta } from '../protocol/headers.js';
 import type { ForwardContextOptions } from '../forward-context.js';
+import { MissingFilterWarning } from '../nest/missing-filter-warning.js';
 
 export const ERPS_TRANSPORT = Symbol('ERPS_TRANSPORT');
 
@@ -92,6 +93,8 @@ export class ErpsServer extends Server implements CustomTransportStrategy, Sessi
   /** Whether client certificates are verified (our own check after TLS, so a refusal can say why). */
   private readonly verifyClients: boolean;
   private readonly refusals = new RefusalLog((line) => this.logger.warn(line));
+  /** Warns when a call's HttpException may have reached its caller as "Internal server error" (no ErpsExceptionFilter). */
+  private readonly missingFilter = new MissingFilterWarning(this.logger);
 
   constructor(readonly options: ErpsServerOptions = {}) {
     super();
@@ -429,18 +432,18 @@ export class ErpsServer extends Server implements CustomTransportStrategy, Sessi
       }
       if (isPromiseLike(result)) {
         result.then(
-          (value) => this.deliver(value, reply),
+          (value) => this.deliver(value, reply, ctx),
           (err: unknown) => this.handlerFailed(err, reply),
         );
       } else {
-        this.deliver(result, reply);
+        this.deliver(result, reply, ctx);
       }
       return;
     }
     this.runWithHooks(ctx, async (end) => {
       const result = await handler(data, ctx);
       if (isObservable(result)) {
-        reply.follow(result);
+        reply.follow(result, (err) => this.missingFilter.check(ctx.getPattern(), err));
         // The end hook runs when the reply is done: completed, failed or cancelled.
         reply.onDone(end);
       } else {
@@ -451,9 +454,9 @@ export class ErpsServer extends Server implements CustomTransportStrategy, Sessi
   }
 
   /** A handler's result: a stream is followed, anything else is the single reply. Never throws. */
-  private deliver(value: unknown, reply: CallReply): void {
+  private deliver(value: unknown, reply: CallReply, ctx: ErpsContext): void {
     try {
-      if (isObservable(value)) reply.follow(value);
+      if (isObservable(value)) reply.follow(value, (err) => this.missingFilter.check(ctx.getPattern(), err));
       else reply.single(value);
     } catch (err) {
       this.handlerFailed(err, reply);
