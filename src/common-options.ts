@@ -1,4 +1,4 @@
-import { ErpsConfigError, describeError } from './errors.js';
+import { ErpsConfigError, describeError } from './errors/index.js';
 import { CODEC_NAMES, CodecName } from './protocol/codec.js';
 import { assertIdentifier } from './protocol/handshake.js';
 

@@ -1,4 +1,27 @@
-export * from './errors.js';
+export type { ErpsErrorCode, ErpsReplyCode } from './errors/codes.js';
+export { ErpsError } from './errors/erps-error.js';
+export {
+  ErpsConfigError,
+  ErpsProtocolError,
+  ErpsFrameTooLargeError,
+  ErpsHandshakeError,
+  ErpsTlsError,
+  ErpsDisconnectedError,
+  ErpsConnectFailedError,
+  ErpsConnectTimeoutError,
+  ErpsReconnectGaveUpError,
+  ErpsConnectionLostError,
+  ErpsTimeoutError,
+  ErpsClosedError,
+  ErpsCodecError,
+  ErpsQueueFullError,
+  ErpsHeadersError,
+  ErpsSlowConsumerError,
+  ErpsOverloadedError,
+} from './errors/classes.js';
+export { isRetryable } from './errors/reply.js';
+export type { ErpsErrorReply } from './errors/reply.js';
+export { RejectCode } from './protocol/handshake.js';
 export { ErpsServer, ERPS_TRANSPORT } from './server/erps-server.js';
 export type { ErpsServerStatus, ErpsServerEvent, ErpsRefusal } from './server/erps-server.js';
 export type { TlsFailureKind } from './tls/tls-failure.js';

@@ -1,4 +1,4 @@
-import { ErpsDisconnectedError, ErpsHandshakeError, ErpsProtocolError, ErpsTlsError, describeError } from '../errors.js';
+import { ErpsConnectFailedError, ErpsHandshakeError, ErpsProtocolError, ErpsTlsError, describeError } from '../errors/index.js';
 import { stripOpenSslNoise } from '../tls/tls-failure.js';
 
 /**
@@ -52,5 +52,5 @@ export function isTlsFailure(err: Error): boolean {
 export function classifyDialError(err: Error, where: string): Error {
   if (err instanceof ErpsHandshakeError || err instanceof ErpsProtocolError) return err;
   if (isTlsFailure(err)) return new ErpsTlsError(`TLS handshake with ${where} failed: ${stripOpenSslNoise(err.message)}`, err);
-  return new ErpsDisconnectedError(`cannot connect to ${where}: ${describeError(err)}`, err);
+  return new ErpsConnectFailedError(`cannot connect to ${where}: ${describeError(err)}`, err);
 }

@@ -3,10 +3,13 @@ import * as tls from 'node:tls';
 import type { Duplex } from 'node:stream';
 import { connectLocal } from '../connection/local-registry.js';
 import { ErpsConnection, ConnectionOptions } from '../connection/connection.js';
-import { ErpsDisconnectedError, ErpsHandshakeError, ErpsProtocolError, ErpsTlsError, describeError } from '../errors.js';
+import { ErpsConnectTimeoutError, ErpsHandshakeError, ErpsProtocolError, ErpsTlsError, describeError } from '../errors/index.js';
 import { classifyDialError } from './classify-dial-error.js';
 import { Frame, FrameType } from '../protocol/frame.js';
 import { decodeReject, decodeWelcome, encodeHello, Hello, RejectCode, Welcome } from '../protocol/handshake.js';
+
+/** REJECTs that pass: the same HELLO may be accepted later. */
+const TEMPORARY_REJECTS: ReadonlySet<number> = new Set([RejectCode.SERVER_FULL, RejectCode.SHUTTING_DOWN]);
 
 export interface DialOptions {
   host: string;
@@ -51,7 +54,7 @@ export function dial(options: DialOptions, onSocket?: (socket: Duplex) => void):
       readyEvent = 'connect';
     }
     onSocket?.(socket);
-    const timer = setTimeout(() => fail(new ErpsDisconnectedError(`connecting to ${where} timed out after ${options.timeoutMs} ms`)), options.timeoutMs);
+    const timer = setTimeout(() => fail(new ErpsConnectTimeoutError(`connecting to ${where} timed out after ${options.timeoutMs} ms`)), options.timeoutMs);
 
     function fail(err: Error): void {
       if (settled) return;
@@ -84,7 +87,7 @@ export function dial(options: DialOptions, onSocket?: (socket: Duplex) => void):
             } else if (frame.type === FrameType.REJECT) {
               const { code, reason } = decodeReject(frame.body);
               // A refused client certificate is a TLS failure (retried: certificates get rotated), told in words.
-              fail(code === RejectCode.CERTIFICATE ? new ErpsTlsError(`${where}: ${reason}`) : new ErpsHandshakeError(reason, code));
+              fail(code === RejectCode.CERTIFICATE ? new ErpsTlsError(`${where}: ${reason}`) : new ErpsHandshakeError(reason, code, TEMPORARY_REJECTS.has(code)));
             } else {
               throw new ErpsProtocolError(`unexpected frame 0x${frame.type.toString(16)} before WELCOME`);
             }

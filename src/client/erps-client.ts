@@ -11,11 +11,12 @@ import {
   ErpsDisconnectedError,
   ErpsHandshakeError,
   ErpsQueueFullError,
+  ErpsReconnectGaveUpError,
   ErpsTimeoutError,
   describeError,
-} from '../errors.js';
+} from '../errors/index.js';
 import { createCodec, DEFAULT_MAX_DEPTH, DEFAULT_MAX_ELEMENTS } from '../protocol/codec.js';
-import { Hello, RejectCode, WIRE_VERSION } from '../protocol/handshake.js';
+import { Hello, WIRE_VERSION } from '../protocol/handshake.js';
 import { assertCommonOptions } from '../common-options.js';
 import { assertUsable, loadTlsMaterial, secureOptions, watchTlsFiles } from '../tls/tls-options.js';
 import { hardenedTlsOptions } from '../tls/hardening.js';
@@ -64,7 +65,6 @@ interface QueuedCall {
 }
 
 const PATTERN_CACHE_LIMIT = 1024;
-const RETRYABLE_REJECTS = new Set<number>([RejectCode.SERVER_FULL, RejectCode.SHUTTING_DOWN]);
 
 /**
  * The Erps client: a thin proxy over one persistent, self-healing connection. `send()` is a call,
@@ -513,7 +513,7 @@ export class ErpsClient extends ClientProxy {
       this.lastConnectError = error;
       this.settleOutcome(error);
       // A REJECT would come again for the same HELLO, except "server full" and "shutting down": those pass.
-      if (error instanceof ErpsHandshakeError && !RETRYABLE_REJECTS.has(error.rejectCode ?? 0)) this.fail(error);
+      if (error instanceof ErpsHandshakeError && !error.retryable) this.fail(error);
       else this.scheduleReconnect(error);
     } finally {
       this.attemptInFlight = false;
@@ -529,7 +529,7 @@ export class ErpsClient extends ClientProxy {
       return;
     }
     if (this.attempts >= policy.maxAttempts) {
-      this.fail(new ErpsDisconnectedError(`gave up reconnecting after ${this.attempts} attempts: ${describeError(error)}`, error));
+      this.fail(new ErpsReconnectGaveUpError(`gave up reconnecting after ${this.attempts} attempts: ${describeError(error)}`, error));
       return;
     }
     const delayMs = backoffDelay(this.attempts, policy.minDelayMs, policy.maxDelayMs);

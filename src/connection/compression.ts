@@ -1,5 +1,5 @@
 import * as zlib from 'node:zlib';
-import { ErpsFrameTooLargeError, ErpsProtocolError } from '../errors.js';
+import { ErpsFrameTooLargeError, ErpsProtocolError } from '../errors/index.js';
 import { FrameType } from '../protocol/frame.js';
 
 export type CompressionAlgorithm = 'deflate' | 'brotli';

@@ -1,5 +1,5 @@
 import type { Duplex } from 'node:stream';
-import { ErpsConnectionLostError, ErpsError, ErpsProtocolError, ErpsSlowConsumerError, describeError } from '../errors.js';
+import { ErpsConnectionLostError, ErpsError, ErpsProtocolError, ErpsSlowConsumerError, describeError } from '../errors/index.js';
 import { DEFAULT_MAX_FRAME_BYTES, Frame, FrameDecoder, FrameFlags, FrameType, HANDSHAKE_MAX_FRAME_BYTES, PartialFrameBudget } from '../protocol/frame.js';
 import { FrameCompressor } from './compression.js';
 import { FrameQueue } from './frame-queue.js';

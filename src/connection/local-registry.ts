@@ -1,5 +1,5 @@
 import type { Duplex } from 'node:stream';
-import { ErpsConfigError, ErpsDisconnectedError } from '../errors.js';
+import { ErpsConfigError, ErpsDisconnectedError } from '../errors/index.js';
 import { createDuplexPair } from './duplex-pair.js';
 
 /** In-process daemons of the local transport (Erps `transport: false`), by name. */

@@ -1,3 +1,4 @@
+import { errorReply } from '../errors/index.js';
 import { CanActivate, ExecutionContext, UseGuards } from '@nestjs/common';
 import { RpcException } from '@nestjs/microservices';
 import { ErpsContext } from '../server/erps-context.js';
@@ -27,7 +28,7 @@ export class ErpsAllowGuard implements CanActivate {
     const ctx = rpc instanceof ErpsContext ? rpc : undefined;
     if (peerMatches(ctx?.peer, this.rule)) return true;
     const who = ctx?.peer?.cn !== undefined ? `"${ctx.peer.cn}"` : 'a caller without a certificate';
-    throw new RpcException({ status: 'error', code: 'ERPS_FORBIDDEN', message: `${who} may not call "${ctx?.getPattern() ?? 'this pattern'}"` });
+    throw new RpcException(errorReply('ERPS_FORBIDDEN', `${who} may not call "${ctx?.getPattern() ?? 'this pattern'}"`));
   }
 }
 

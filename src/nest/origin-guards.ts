@@ -1,3 +1,4 @@
+import { errorReply } from '../errors/index.js';
 import { CanActivate, ExecutionContext, UseGuards } from '@nestjs/common';
 import { RpcException } from '@nestjs/microservices';
 import { ErpsContext } from '../server/erps-context.js';
@@ -17,7 +18,7 @@ export class ErpsOriginGuard implements CanActivate {
     const remote = rpc instanceof ErpsContext ? rpc.isRemote() : true;
     if (remote === (this.origin === 'remote')) return true;
     const pattern = rpc instanceof ErpsContext ? rpc.getPattern() : 'this pattern';
-    throw new RpcException({ status: 'error', code: 'ERPS_FORBIDDEN', message: `"${pattern}" accepts only ${this.origin} callers` });
+    throw new RpcException(errorReply('ERPS_FORBIDDEN', `"${pattern}" accepts only ${this.origin} callers`));
   }
 }
 

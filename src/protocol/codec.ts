@@ -1,5 +1,5 @@
 import { Packr } from 'msgpackr';
-import { ErpsCodecError, describeError } from '../errors.js';
+import { ErpsCodecError, describeError } from '../errors/index.js';
 import { boxMaps, containsMap } from './msgpack-maps.js';
 import { checkJsonBudget, checkMsgpackBudget, DecodeBudget, DEFAULT_MAX_DEPTH, DEFAULT_MAX_ELEMENTS } from './decode-budget.js';
 

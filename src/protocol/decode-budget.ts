@@ -1,4 +1,4 @@
-import { ErpsCodecError } from '../errors.js';
+import { ErpsCodecError } from '../errors/index.js';
 
 /**
  * Decode budgets, checked on the bytes before the codec builds anything, so a hostile payload costs a linear scan

@@ -1,4 +1,4 @@
-import { ErpsFrameTooLargeError, ErpsOverloadedError, ErpsProtocolError } from '../errors.js';
+import { ErpsFrameTooLargeError, ErpsOverloadedError, ErpsProtocolError } from '../errors/index.js';
 
 /**
  * Frame header, 10 bytes, big-endian:

@@ -1,5 +1,5 @@
 import semver from 'semver';
-import { ErpsProtocolError } from '../errors.js';
+import { ErpsProtocolError } from '../errors/index.js';
 import { CodecName, codecNameFromId, CODEC_NAMES } from './codec.js';
 
 /** "ERPS": the first four bytes of every HELLO. */

@@ -1,4 +1,4 @@
-import { ErpsHeadersError } from '../errors.js';
+import { ErpsHeadersError } from '../errors/index.js';
 
 /**
  * Per-message metadata travels as one codec-encoded map: the user's string headers plus reserved keys

@@ -1,4 +1,4 @@
-import { ErpsProtocolError } from '../errors.js';
+import { ErpsProtocolError } from '../errors/index.js';
 
 /**
  * CALL / CAST / PUSH body:

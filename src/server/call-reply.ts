@@ -3,12 +3,7 @@ import { FrameFlags, FrameType } from '../protocol/frame.js';
 import type { PayloadCodec } from '../protocol/codec.js';
 import { payloadBytes, payloadFlags } from '../protocol/payload.js';
 import type { ErpsConnection } from '../connection/connection.js';
-import { describeError } from '../errors.js';
-
-/** The error object a client receives when the server itself failed, shaped as Nest shapes errors. */
-export function internalError(message = 'Internal server error', code?: string): Record<string, unknown> {
-  return code === undefined ? { status: 'error', message } : { status: 'error', message, code };
-}
+import { describeError, errorReply } from '../errors/index.js';
 
 function flushScheduledValues(reply: CallReply): void {
   reply.flushValues();
@@ -72,7 +67,7 @@ export class CallReply {
     try {
       body = this.codec.encode(err);
     } catch (encodeErr) {
-      body = this.codec.encode(internalError(`cannot encode error reply: ${describeError(encodeErr)}`, 'ERPS_CODEC'));
+      body = this.codec.encode(errorReply('ERPS_CODEC', `cannot encode error reply: ${describeError(encodeErr)}`));
     }
     this.connection.send(FrameType.ERROR, 0, this.id, body);
     this.finish();
@@ -121,7 +116,7 @@ export class CallReply {
     try {
       payload = payloadBytes(this.codec, value);
     } catch (err) {
-      this.error(internalError(`cannot encode reply: ${describeError(err)}`, 'ERPS_CODEC'));
+      this.error(errorReply('ERPS_CODEC', `cannot encode reply: ${describeError(err)}`));
       return;
     }
     this.connection.send(FrameType.REPLY, flags | payloadFlags(value), this.id, payload);

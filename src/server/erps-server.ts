@@ -6,7 +6,7 @@ import * as tls from 'node:tls';
 import semver from 'semver';
 import { connectable, finalize, isObservable, Subject } from 'rxjs';
 import { CustomTransportStrategy, MessageHandler, Server } from '@nestjs/microservices';
-import { ErpsConfigError, ErpsOverloadedError, ErpsSlowConsumerError, ErpsTlsError, describeError } from '../errors.js';
+import { ErpsConfigError, ErpsOverloadedError, ErpsSlowConsumerError, ErpsTlsError, describeError, errorReply } from '../errors/index.js';
 import { DEFAULT_MAX_DEPTH, DEFAULT_MAX_ELEMENTS } from '../protocol/codec.js';
 import { ByteBudget } from '../connection/byte-budget.js';
 import { HandshakePolicy, Reject, RejectCode } from '../protocol/handshake.js';
@@ -14,7 +14,7 @@ import { assertCommonOptions } from '../common-options.js';
 import { assertUsable, loadTlsMaterial, secureOptions, watchTlsFiles } from '../tls/tls-options.js';
 import { peerIdentityOf } from '../tls/peer-identity.js';
 import { hardenedTlsOptions } from '../tls/hardening.js';
-import { CallReply, internalError } from './call-reply.js';
+import { CallReply } from './call-reply.js';
 import { ErpsContext, ErpsSessionInfo } from './erps-context.js';
 import { ErpsServerOptions } from './erps-server-options.js';
 import { CallTarget, ServerSession, SessionHost, SessionLimits } from './session.js';
@@ -395,8 +395,8 @@ export class ErpsServer extends Server implements CustomTransportStrategy, Sessi
     // Same outcome as below when neither hook is configured, without the two closures per call.
     if (this.options.authorize === undefined && this.forwardContext === undefined) return this.runCall(handler, data, ctx, reply);
     this.whenAuthorized(pattern, 'call', ctx, (allowed) => {
-      if (allowed) this.inCallerContext(meta, () => this.runCall(handler, data, ctx, reply), (reason) => reply.error(internalError(reason, 'ERPS_CODEC')));
-      else reply.error(internalError(`peer ${describePeer(ctx)} may not call "${pattern}"`, 'ERPS_FORBIDDEN'));
+      if (allowed) this.inCallerContext(meta, () => this.runCall(handler, data, ctx, reply), (reason) => reply.error(errorReply('ERPS_CODEC', reason)));
+      else reply.error(errorReply('ERPS_FORBIDDEN', `peer ${describePeer(ctx)} may not call "${pattern}"`));
     });
   }
 
@@ -466,7 +466,7 @@ export class ErpsServer extends Server implements CustomTransportStrategy, Sessi
   /** Nest's pipeline turns handler errors into error values; what still escapes it is a bug worth a log line. */
   private handlerFailed(err: unknown, reply: CallReply): void {
     this.logger.error(err);
-    reply.error(internalError());
+    reply.error(errorReply());
   }
 
   invokeEvent(pattern: string, data: unknown, ctx: ErpsContext, meta: SplitMeta): void {

@@ -1,6 +1,6 @@
 import type { Duplex } from 'node:stream';
 import { ErpsConnection, ConnectionOptions } from '../connection/connection.js';
-import { ErpsProtocolError, describeError } from '../errors.js';
+import { ErpsHeadersError, ErpsProtocolError, describeError, errorReply } from '../errors/index.js';
 import { createCodec, PayloadCodec } from '../protocol/codec.js';
 import { Frame, FrameType, PartialFrameBudget } from '../protocol/frame.js';
 import { checkHello, decodeHello, encodeReject, encodeWelcome, HandshakePolicy, Reject, RejectCode, WIRE_VERSION } from '../protocol/handshake.js';
@@ -9,7 +9,7 @@ import { decodePayload, payloadBytes, payloadFlags } from '../protocol/payload.j
 import { splitMeta, SplitMeta } from '../protocol/headers.js';
 import { algorithmFromFeatures, COMPRESSION_FEATURES, FrameCompressor } from '../connection/compression.js';
 import type { PeerIdentity } from '../tls/peer-identity.js';
-import { CallReply, internalError } from './call-reply.js';
+import { CallReply } from './call-reply.js';
 import { ErpsContext, ErpsPushChannel, ErpsSessionInfo } from './erps-context.js';
 
 /** What a session needs from the daemon that owns it (ErpsServer implements this). */
@@ -202,18 +202,18 @@ export class ServerSession implements ErpsPushChannel {
     this.idleTimer?.refresh();
     const reply = new CallReply(this.connection, codec, id, this.finishReply);
     if (this.state !== 'open') {
-      reply.error(internalError('server is shutting down', 'ERPS_GOAWAY'));
+      reply.error(errorReply('ERPS_GOAWAY', 'server is shutting down'));
       return;
     }
     const { maxInFlightPerConnection } = this.host.limits;
     if (this.active.size >= maxInFlightPerConnection) {
-      reply.error(internalError(`too many calls in flight on this connection (maxInFlightPerConnection ${maxInFlightPerConnection})`, 'ERPS_BUSY'));
+      reply.error(errorReply('ERPS_BUSY', `too many calls in flight on this connection (maxInFlightPerConnection ${maxInFlightPerConnection})`));
       return;
     }
     const target = this.host.findCallHandler(message.pattern);
     if (target === null) {
       reply.error(
-        internalError(`There is no matching message handler defined in the remote service for pattern "${message.pattern}".`, 'ERPS_NO_HANDLER'),
+        errorReply('ERPS_NO_HANDLER', `There is no matching message handler defined in the remote service for pattern "${message.pattern}".`),
       );
       return;
     }
@@ -221,7 +221,7 @@ export class ServerSession implements ErpsPushChannel {
     try {
       input = this.decodeInput(codec, message, frame);
     } catch (err) {
-      reply.error(internalError(describeError(err), (err as { code?: string }).code ?? 'ERPS_CODEC'));
+      reply.error(errorReply(err instanceof ErpsHeadersError ? 'ERPS_HEADERS' : 'ERPS_CODEC', describeError(err)));
       return;
     }
     this.active.set(id, reply);

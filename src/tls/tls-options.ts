@@ -1,7 +1,7 @@
 import { X509Certificate } from 'node:crypto';
 import { readFileSync, type Stats, unwatchFile, watchFile } from 'node:fs';
 import { createSecureContext, type ConnectionOptions, type SecureContextOptions, type TlsOptions } from 'node:tls';
-import { ErpsConfigError, describeError } from '../errors.js';
+import { ErpsConfigError, describeError } from '../errors/index.js';
 
 type Pem = string | Buffer | Array<string | Buffer>;
 

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import * as tls from 'node:tls';
 import { RpcException } from '@nestjs/microservices';
 import { firstValueFrom } from 'rxjs';
-import { ErpsClient, ErpsClientOptions, ErpsDisconnectedError, ErpsReconnectingEvent, ErpsTimeoutError } from 'nestjs-erps';
+import { ErpsClient, ErpsClientOptions, ErpsConnectFailedError, ErpsDisconnectedError, ErpsReconnectingEvent, ErpsTimeoutError } from 'nestjs-erps';
 import { calcClient, clientFor, RunningServer, startCalcServer } from '../support/apps';
 import { testCertificates } from '../support/certs';
 
@@ -84,6 +84,7 @@ describe('ErpsClient behaves as Nest clients do', () => {
     const client = await calcClient(await deadPort(), { reconnect: false });
     const err = (await client.connect().catch((e: unknown) => e)) as ErpsDisconnectedError & { cause: NodeJS.ErrnoException };
     expect(err).toBeInstanceOf(ErpsDisconnectedError);
+    expect(err).toBeInstanceOf(ErpsConnectFailedError);
     expect(err.cause).toMatchObject({ code: 'ECONNREFUSED', syscall: 'connect' });
     expect(typeof err.cause.errno).toBe('number');
     await client.close();

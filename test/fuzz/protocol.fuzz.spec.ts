@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { ErpsError } from '../../src/errors';
+import { ErpsError } from '../../src/errors/index';
 import { createCodec } from '../../src/protocol/codec';
 import { encodeFrame, Frame, FrameDecoder, FrameType, HEADER_BYTES } from '../../src/protocol/frame';
 import { decodeHello, decodeReject, decodeWelcome } from '../../src/protocol/handshake';

@@ -1,4 +1,4 @@
-import { ErpsFrameTooLargeError, ErpsOverloadedError, ErpsProtocolError } from '../../src/errors';
+import { ErpsFrameTooLargeError, ErpsOverloadedError, ErpsProtocolError } from '../../src/errors/index';
 import { encodeFrame, Frame, FrameDecoder, FrameFlags, FrameType, HANDSHAKE_MAX_FRAME_BYTES, HEADER_BYTES } from '../../src/protocol/frame';
 
 function frames(): Buffer[] {

@@ -1,4 +1,4 @@
-import { ErpsCodecError, ErpsProtocolError } from '../../src/errors';
+import { ErpsCodecError, ErpsProtocolError } from '../../src/errors/index';
 import { createCodec } from '../../src/protocol/codec';
 import { checkHello, decodeHello, decodeReject, decodeWelcome, encodeHello, encodeReject, encodeWelcome, RejectCode, WIRE_VERSION } from '../../src/protocol/handshake';
 import { decodeMessageBody, encodeMessagePrefix, PatternCache } from '../../src/protocol/message';

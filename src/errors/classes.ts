@@ -1,34 +1,4 @@
-/**
- * Typed errors with stable `code`s. Callers match on `code` (or `instanceof`), never on message text.
- */
-export type ErpsErrorCode =
-  | 'ERPS_CONFIG'
-  | 'ERPS_PROTOCOL'
-  | 'ERPS_FRAME_TOO_LARGE'
-  | 'ERPS_HANDSHAKE'
-  | 'ERPS_TLS'
-  | 'ERPS_DISCONNECTED'
-  | 'ERPS_CONNECTION_LOST'
-  | 'ERPS_TIMEOUT'
-  | 'ERPS_CLOSED'
-  | 'ERPS_CODEC'
-  | 'ERPS_QUEUE_FULL'
-  | 'ERPS_BUSY'
-  | 'ERPS_FORBIDDEN'
-  | 'ERPS_HEADERS'
-  | 'ERPS_SLOW_CONSUMER'
-  | 'ERPS_OVERLOADED';
-
-export class ErpsError extends Error {
-  constructor(
-    readonly code: ErpsErrorCode,
-    message: string,
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
-    this.name = new.target.name;
-  }
-}
+import { describeError, ErpsError } from './erps-error.js';
 
 /** Bad options given to a constructor (missing certificate, invalid range, ...). */
 export class ErpsConfigError extends ErpsError {
@@ -56,11 +26,17 @@ export class ErpsFrameTooLargeError extends ErpsProtocolError {
 
 /** The server refused the client's HELLO (wrong identifier, version outside the range, codec mismatch). */
 export class ErpsHandshakeError extends ErpsError {
+  /** `passes`: the refusal is temporary ("server full", "shutting down"); any other REJECT would come again. */
   constructor(
     readonly reason: string,
     readonly rejectCode?: number,
+    private readonly passes = false,
   ) {
     super('ERPS_HANDSHAKE', `Erps handshake rejected: ${reason}`);
+  }
+
+  override get retryable(): boolean {
+    return this.passes;
   }
 }
 
@@ -71,13 +47,29 @@ export class ErpsTlsError extends ErpsError {
   }
 }
 
-/** The client is not connected and the call was not allowed to wait (Erps answers `:disconnected`). */
+/**
+ * The client is not connected and the call was not allowed to wait (Erps answers `:disconnected`). Subclasses
+ * say why there is no connection; all keep the code ERPS_DISCONNECTED. The call was never sent.
+ */
 export class ErpsDisconnectedError extends ErpsError {
   /** `cause` is the original error when there is one (ECONNREFUSED and the like: its `code`, `errno`, `syscall`). */
   constructor(message = 'Erps client is not connected', cause?: unknown) {
     super('ERPS_DISCONNECTED', message, cause === undefined ? undefined : { cause });
   }
+
+  override get retryable(): boolean {
+    return true;
+  }
 }
+
+/** A connection attempt failed (refused, unreachable, reset): `cause` is Node's error. */
+export class ErpsConnectFailedError extends ErpsDisconnectedError {}
+
+/** A connection attempt did not finish TCP, TLS and the Erps handshake within `connectTimeoutMs`. */
+export class ErpsConnectTimeoutError extends ErpsDisconnectedError {}
+
+/** The client used up `reconnect.maxAttempts` (status 'failed'); `cause` is the last attempt's error. */
+export class ErpsReconnectGaveUpError extends ErpsDisconnectedError {}
 
 /** The connection died while the call was in flight; it may or may not have run on the server. */
 export class ErpsConnectionLostError extends ErpsError {
@@ -88,10 +80,14 @@ export class ErpsConnectionLostError extends ErpsError {
 
 /** No final reply within the call's timeout; a CANCEL was sent to the server. */
 export class ErpsTimeoutError extends ErpsError {
-  /** `cause`: for a call that timed out waiting for a connection, the last error connecting. */
+  /**
+   * `cause`: for a call that timed out waiting for a connection, the last error connecting. `sent` tells whether the
+   * call had been written (it may have run) or was still queued (it never left: safe to retry).
+   */
   constructor(
     readonly timeoutMs: number,
     cause?: unknown,
+    readonly sent = cause === undefined,
   ) {
     super(
       'ERPS_TIMEOUT',
@@ -100,6 +96,10 @@ export class ErpsTimeoutError extends ErpsError {
         : `Erps call timed out after ${timeoutMs} ms waiting for a connection; last connect error: ${describeError(cause)}`,
       cause === undefined ? undefined : { cause },
     );
+  }
+
+  override get retryable(): boolean {
+    return !this.sent;
   }
 }
 
@@ -121,6 +121,10 @@ export class ErpsCodecError extends ErpsError {
 export class ErpsQueueFullError extends ErpsError {
   constructor(readonly maxQueued: number) {
     super('ERPS_QUEUE_FULL', `Erps client queue is full (maxQueued ${maxQueued})`);
+  }
+
+  override get retryable(): boolean {
+    return true;
   }
 }
 
@@ -144,6 +148,11 @@ export class ErpsSlowConsumerError extends ErpsError {
   ) {
     super('ERPS_SLOW_CONSUMER', message);
   }
+
+  /** On the client it refused the message, which was never sent. */
+  override get retryable(): boolean {
+    return true;
+  }
 }
 
 /** A budget shared by all connections (bytes held in incomplete frames) is spent; the connection asking is closed. */
@@ -151,10 +160,4 @@ export class ErpsOverloadedError extends ErpsError {
   constructor(message: string) {
     super('ERPS_OVERLOADED', message);
   }
-}
-
-/** Turns anything thrown into a short, loggable reason string. */
-export function describeError(err: unknown): string {
-  if (err instanceof Error) return err.message || err.name;
-  return String(err);
 }
