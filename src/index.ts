@@ -23,7 +23,7 @@ export { isRetryable } from './errors/reply.js';
 export type { ErpsErrorReply } from './errors/reply.js';
 export { RejectCode } from './protocol/handshake.js';
 export { ErpsServer, ERPS_TRANSPORT } from './server/erps-server.js';
-export type { ErpsServerStatus, ErpsServerEvent, ErpsRefusal } from './server/erps-server.js';
+export type { ErpsServerStatus, ErpsServerEvent, ErpsServerEvents, ErpsServerStats, ErpsRefusal } from './server/erps-server.js';
 export type { TlsFailureKind } from './tls/tls-failure.js';
 export type { ErpsServerOptions, ErpsTransportKind } from './server/erps-server-options.js';
 export { ErpsContext } from './server/erps-context.js';

@@ -17,7 +17,7 @@ import {
 } from '../errors/index.js';
 import { createCodec, DEFAULT_MAX_DEPTH, DEFAULT_MAX_ELEMENTS } from '../protocol/codec.js';
 import { Hello, WIRE_VERSION } from '../protocol/handshake.js';
-import { assertCommonOptions } from '../common-options.js';
+import { assertCommonOptions } from '../config/common.js';
 import { assertUsable, loadTlsMaterial, secureOptions, watchTlsFiles } from '../tls/tls-options.js';
 import { hardenedTlsOptions } from '../tls/hardening.js';
 import { backoffDelay } from './backoff.js';

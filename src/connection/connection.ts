@@ -1,8 +1,9 @@
 import type { Duplex } from 'node:stream';
 import { ErpsConnectionLostError, ErpsError, ErpsProtocolError, ErpsSlowConsumerError, describeError } from '../errors/index.js';
-import { DEFAULT_MAX_FRAME_BYTES, Frame, FrameDecoder, FrameFlags, FrameType, HANDSHAKE_MAX_FRAME_BYTES, PartialFrameBudget } from '../protocol/frame.js';
+import { Frame, FrameDecoder, FrameFlags, FrameType, HANDSHAKE_MAX_FRAME_BYTES, PartialFrameBudget } from '../protocol/frame.js';
 import { FrameCompressor } from './compression.js';
 import { FrameQueue } from './frame-queue.js';
+import { CONNECTION_DEFAULTS } from '../config/defaults.js';
 
 export interface ConnectionOptions {
   /** Largest frame body accepted from the peer once the handshake is done (bytes). */
@@ -22,14 +23,7 @@ export interface ConnectionOptions {
   frameTimeoutMs?: number;
 }
 
-export const DEFAULT_CONNECTION_OPTIONS: Readonly<Required<ConnectionOptions>> = Object.freeze({
-  maxFrameBytes: DEFAULT_MAX_FRAME_BYTES,
-  keepaliveMs: 5000,
-  maxMissedPings: 2,
-  maxWriteBufferBytes: 8 * 1024 * 1024,
-  slowConsumerTimeoutMs: 10_000,
-  frameTimeoutMs: 30_000,
-});
+export const DEFAULT_CONNECTION_OPTIONS: Readonly<Required<ConnectionOptions>> = CONNECTION_DEFAULTS;
 
 /** The hard limit of the write buffer, as a multiple of maxWriteBufferBytes: past it the connection closes at once. */
 export const WRITE_BUFFER_HARD_FACTOR = 4;

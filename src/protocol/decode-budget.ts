@@ -1,3 +1,4 @@
+import { DECODE_DEFAULTS } from '../config/defaults.js';
 import { ErpsCodecError } from '../errors/index.js';
 
 /**
@@ -13,8 +14,8 @@ export interface DecodeBudget {
   maxElements: number;
 }
 
-export const DEFAULT_MAX_DEPTH = 64;
-export const DEFAULT_MAX_ELEMENTS = 1_000_000;
+export const DEFAULT_MAX_DEPTH = DECODE_DEFAULTS.maxDepth;
+export const DEFAULT_MAX_ELEMENTS = DECODE_DEFAULTS.maxElements;
 export const EXTENSION_OBJECT_WEIGHT = 16;
 
 /** msgpack extension types the codec accepts, by what follows their data. */

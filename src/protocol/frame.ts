@@ -1,3 +1,4 @@
+import { CONNECTION_DEFAULTS } from '../config/defaults.js';
 import { ErpsFrameTooLargeError, ErpsOverloadedError, ErpsProtocolError } from '../errors/index.js';
 
 /**
@@ -6,7 +7,7 @@ import { ErpsFrameTooLargeError, ErpsOverloadedError, ErpsProtocolError } from '
  * The body follows. See docs/PROTOCOL.md.
  */
 export const HEADER_BYTES = 10;
-export const DEFAULT_MAX_FRAME_BYTES = 4 * 1024 * 1024;
+export const DEFAULT_MAX_FRAME_BYTES = CONNECTION_DEFAULTS.maxFrameBytes;
 /** Largest frame accepted before the handshake is done: a HELLO is at most 329 bytes, WELCOME and REJECT are small. */
 export const HANDSHAKE_MAX_FRAME_BYTES = 1024;
 /** A body split across reads starts with a buffer this large (or its length, if smaller) and doubles as bytes arrive. */

@@ -10,7 +10,7 @@ import { splitMeta, SplitMeta } from '../protocol/headers.js';
 import { algorithmFromFeatures, COMPRESSION_FEATURES, FrameCompressor } from '../connection/compression.js';
 import type { PeerIdentity } from '../tls/peer-identity.js';
 import { CallReply } from './call-reply.js';
-import { ErpsContext, ErpsPushChannel, ErpsSessionInfo } from './erps-context.js';
+import type { ErpsPushChannel, ErpsSessionInfo } from './session-info.js';
 
 /** What a session needs from the daemon that owns it (ErpsServer implements this). */
 export interface SessionHost {
@@ -26,8 +26,8 @@ export interface SessionHost {
   admit(session: ServerSession): Reject | null;
   /** The message handler for a CALL to `pattern` (opaque to the session), or null if there is none. */
   findCallHandler(pattern: string): CallTarget | null;
-  invokeCall(target: CallTarget, pattern: string, data: unknown, ctx: ErpsContext, reply: CallReply, meta: SplitMeta): void;
-  invokeEvent(pattern: string, data: unknown, ctx: ErpsContext, meta: SplitMeta): void;
+  invokeCall(target: CallTarget, message: InboundMessage, reply: CallReply): void;
+  invokeEvent(message: InboundMessage): void;
   /** A CAST could not be delivered (a cast has no reply, so the server only logs it). */
   castDropped(pattern: string, reason: string): void;
   sessionOpened(session: ServerSession): void;
@@ -38,6 +38,14 @@ export interface SessionHost {
 
 /** What a host found for a CALL pattern; the session only hands it back to `invokeCall`. */
 export type CallTarget = object;
+
+/** A decoded CALL or CAST and the session it came over. */
+export interface InboundMessage {
+  pattern: string;
+  data: unknown;
+  meta: SplitMeta;
+  session: ServerSession;
+}
 
 export interface SessionLimits {
   maxInFlightPerConnection: number;
@@ -225,7 +233,7 @@ export class ServerSession implements ErpsPushChannel {
       return;
     }
     this.active.set(id, reply);
-    this.host.invokeCall(target, message.pattern, input.data, this.contextFor(message.pattern, input.meta), reply, input.meta);
+    this.host.invokeCall(target, { pattern: message.pattern, data: input.data, meta: input.meta, session: this }, reply);
   }
 
   private onCast(frame: Frame): void {
@@ -240,7 +248,7 @@ export class ServerSession implements ErpsPushChannel {
       this.host.castDropped(message.pattern, `undecodable payload: ${describeError(err)}`);
       return;
     }
-    this.host.invokeEvent(message.pattern, input.data, this.contextFor(message.pattern, input.meta), input.meta);
+    this.host.invokeEvent({ pattern: message.pattern, data: input.data, meta: input.meta, session: this });
   }
 
   /** Payload and metadata of a CALL/CAST; throws ErpsCodecError or ErpsHeadersError. */
@@ -249,10 +257,6 @@ export class ServerSession implements ErpsPushChannel {
       data: decodePayload(codec, frame.source, message.payloadStart, frame.end, frame.flags),
       meta: message.meta === null ? NO_META : splitMeta(codec.decode(message.meta)),
     };
-  }
-
-  private contextFor(pattern: string, meta: SplitMeta): ErpsContext {
-    return new ErpsContext([pattern, this.info, meta.headers, this]);
   }
 
   /** Closes the connection when it has carried no CALL/CAST and run nothing for idleTimeoutMs. */

@@ -1,6 +1,6 @@
-import { ErpsConfigError, describeError } from './errors/index.js';
-import { CODEC_NAMES, CodecName } from './protocol/codec.js';
-import { assertIdentifier } from './protocol/handshake.js';
+import { ErpsConfigError, describeError } from '../errors/index.js';
+import { CODEC_NAMES, CodecName } from '../protocol/codec.js';
+import { assertIdentifier } from '../protocol/handshake.js';
 
 /** Checks what client and server options share; throws ErpsConfigError naming the owner. */
 export function assertCommonOptions(owner: string, identifier: string, codec: CodecName): void {
