@@ -57,15 +57,24 @@ describe('the packed package, installed in consumer apps', () => {
     return app;
   }
 
-  /** Type-checks typed-consumer.ts in `app` as its package type makes it (ESM or CommonJS); returns the typings read. */
-  async function typecheckApp(app: string): Promise<string[]> {
-    copyFileSync(join(fixtures, 'typed-consumer.ts'), join(app, 'typed-consumer.ts'));
+  /**
+   * Type-checks typed-consumer.ts in each app, as its package type makes it (ESM or CommonJS), in one compiler run;
+   * returns the typings of the package each app's copy was read from.
+   */
+  async function typecheckApps(apps: string[]): Promise<string[][]> {
+    for (const app of apps) copyFileSync(join(fixtures, 'typed-consumer.ts'), join(app, 'typed-consumer.ts'));
     const compilerOptions = { module: 'nodenext', moduleResolution: 'nodenext', target: 'es2022', strict: true, noEmit: true, skipLibCheck: true, types: [] };
-    writeFileSync(join(app, 'tsconfig.json'), JSON.stringify({ compilerOptions, files: ['typed-consumer.ts'] }));
-    const { stdout } = await run(process.execPath, [join(repo, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.json', '--listFiles'], { cwd: app }).catch((err: { stdout?: string }) => {
-      throw new Error(`typed-consumer.ts does not compile in ${app}:\n${err.stdout ?? String(err)}`);
+    const files = apps.map((app) => join(app, 'typed-consumer.ts'));
+    writeFileSync(join(work, 'tsconfig.json'), JSON.stringify({ compilerOptions, files }));
+    const tsc = join(repo, 'node_modules', 'typescript', 'bin', 'tsc');
+    const { stdout } = await run(process.execPath, [tsc, '-p', 'tsconfig.json', '--listFiles'], { cwd: work }).catch((err: { stdout?: string }) => {
+      throw new Error(`typed-consumer.ts does not compile:\n${err.stdout ?? String(err)}`);
     });
-    return stdout.split('\n').filter((file) => file.includes('/node_modules/nestjs-erps/')).map((file) => file.slice(file.indexOf('/node_modules/nestjs-erps/') + 26));
+    const listed = stdout.split('\n');
+    return apps.map((app) => {
+      const installed = join(app, 'node_modules', 'nestjs-erps') + '/';
+      return listed.filter((file) => file.startsWith(installed)).map((file) => file.slice(installed.length));
+    });
   }
 
   async function runApp(app: string, fixture: string): Promise<Record<string, unknown>> {
@@ -109,7 +118,7 @@ describe('the packed package, installed in consumer apps', () => {
   });
 
   it('typings resolve through exports (.d.mts under import, .d.ts under require) and keep options typed', async () => {
-    const [cjsTypings, esmTypings] = await Promise.all([typecheckApp(cjsApp), typecheckApp(esmApp)]);
+    const [cjsTypings, esmTypings] = await typecheckApps([cjsApp, esmApp]);
     expect(cjsTypings).toEqual(expect.arrayContaining(['dist/index.d.ts', 'dist/testing/index.d.ts']));
     expect(cjsTypings.filter((file) => file.endsWith('.d.mts'))).toEqual([]);
     expect(esmTypings).toEqual(expect.arrayContaining(['dist/index.d.mts', 'dist/testing/index.d.mts']));
