@@ -63,7 +63,7 @@ describe('the packed package, installed in consumer apps', () => {
    */
   async function typecheckApps(apps: string[]): Promise<string[][]> {
     for (const app of apps) copyFileSync(join(fixtures, 'typed-consumer.ts'), join(app, 'typed-consumer.ts'));
-    const compilerOptions = { module: 'nodenext', moduleResolution: 'nodenext', target: 'es2022', strict: true, noEmit: true, skipLibCheck: true, types: [] };
+    const compilerOptions = { module: 'nodenext', moduleResolution: 'nodenext', target: 'es2022', lib: ['es2022'], strict: true, noEmit: true, skipLibCheck: true, types: [] };
     const files = apps.map((app) => join(app, 'typed-consumer.ts'));
     writeFileSync(join(work, 'tsconfig.json'), JSON.stringify({ compilerOptions, files }));
     const tsc = join(repo, 'node_modules', 'typescript', 'bin', 'tsc');
