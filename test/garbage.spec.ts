@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import { firstValueFrom } from 'rxjs';
 import { ErpsClient, ErpsFrameTooLargeError, ErpsProtocolError } from 'nestjs-erps';
 import { encodeFrame, FrameType, HEADER_BYTES } from '../src/protocol/frame';
@@ -7,6 +6,7 @@ import { calcClient, RunningServer, startCalcServer } from './support/apps';
 import { testCertificates } from './support/certs';
 import { waitFor } from './support/wait';
 import { rawTlsSocket } from './support/raw-tls';
+import { seededBytes } from './support/seeded-bytes';
 
 describe('a peer with a good certificate that sends garbage', () => {
   let running: RunningServer;
@@ -42,8 +42,23 @@ describe('a peer with a good certificate that sends garbage', () => {
   oversize.writeUInt32BE(512 * 1024 * 1024, 0);
   oversize[4] = FrameType.CALL;
 
+  /** Noise whose first header is set by hand, so the reason it is refused for is certain. */
+  function noiseWithHeader(seed: number, bodyLength: number, type: number): Buffer {
+    const bytes = seededBytes(seed, 4096);
+    bytes.writeUInt32BE(bodyLength, 0);
+    bytes[4] = type;
+    bytes[5] = 0; // no flags: a COMPRESSED flag would be refused first
+    return bytes;
+  }
+
+  // Every reason a server may give for noise before the handshake, whatever the header happens to say.
+  const ANY_NOISE_REASON = /unknown frame type|unexpected frame|malformed HELLO|exceeds|before the handshake|compression was not negotiated/i;
+
   it.each([
-    ['random bytes', randomBytes(4096), false, ErpsProtocolError, /unknown frame type|malformed HELLO/],
+    ['noise with an unknown type byte', noiseWithHeader(1, 16, 0xee), false, ErpsProtocolError, /unknown frame type 0xee/],
+    ['noise with a known type byte and a huge length', noiseWithHeader(2, 0xfff0_0000, FrameType.CALL), false, ErpsProtocolError, /exceeds|before the handshake/],
+    ['noise headed as a short HELLO', noiseWithHeader(3, 32, FrameType.HELLO), false, ErpsProtocolError, /malformed HELLO/],
+    ...[11, 12, 13, 14].map((seed) => [`seeded noise #${seed}`, seededBytes(seed, 4096), false, ErpsProtocolError, ANY_NOISE_REASON] as const),
     ['an unknown frame type', encodeFrame(0x7f as FrameType, 0, 0), true, ErpsProtocolError, /unknown frame type 0x7f/],
     ['an oversize length', oversize, true, ErpsFrameTooLargeError, /exceeds maxFrameBytes/],
     ['a CALL before HELLO', encodeFrame(FrameType.CALL, 0, 1, Buffer.alloc(8)), false, ErpsProtocolError, /before the handshake/],

@@ -1,7 +1,8 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { firstValueFrom } from 'rxjs';
+import { firstValueFrom, lastValueFrom } from 'rxjs';
 import { ErpsClient, ErpsHeadersError, ErpsRecordBuilder, ErpsTimeoutError, MAX_HEADERS } from 'nestjs-erps';
 import { clientFor, RunningServer } from './support/apps';
+import { waitFor } from './support/wait';
 import { startFeaturesServer } from './support/features-app';
 import { serverStorage, Universe } from './support/features.controller';
 
@@ -55,6 +56,42 @@ describe('per-message headers (ErpsRecordBuilder, client defaults, Nest packet.m
       await expect(firstValueFrom(client.send('headers', record))).rejects.toBeInstanceOf(ErpsHeadersError);
     }
     expect(() => new ErpsClient({ port: 1, transport: 'tcp', headers: { 'bad name': 'v' } })).toThrow(/headers/);
+  });
+});
+
+describe('ErpsContext.getMetadata(), as handlers written for Nest\'s TcpContext call it', () => {
+  let running: RunningServer;
+  let plain: ErpsClient;
+  let withDefaults: ErpsClient;
+
+  beforeAll(async () => {
+    running = await startFeaturesServer();
+    plain = await clientFor(running);
+    withDefaults = await clientFor(running, { headers: { tenant: 'acme' } });
+  });
+
+  afterAll(async () => {
+    await Promise.all([plain.close(), withDefaults.close()]);
+    await running.close();
+  });
+
+  it('is undefined for a call that carried no headers', async () => {
+    await expect(firstValueFrom(plain.send('metadata', {}))).resolves.toBe('none');
+  });
+
+  it('is the call\'s headers: client defaults merged with the record\'s', async () => {
+    await expect(firstValueFrom(withDefaults.send('metadata', {}))).resolves.toEqual({ tenant: 'acme' });
+    const record = new ErpsRecordBuilder({}).setHeaders({ 'x-request-id': 'r-7' }).build();
+    await expect(firstValueFrom(withDefaults.send('metadata', record))).resolves.toEqual({ tenant: 'acme', 'x-request-id': 'r-7' });
+    await expect(firstValueFrom(plain.send('metadata', record))).resolves.toEqual({ 'x-request-id': 'r-7' });
+  });
+
+  it('works in @EventPattern handlers: undefined without headers, the headers with them', async () => {
+    const before = running.probe.events.length;
+    await lastValueFrom(plain.emit('metadata.cast', {}));
+    await lastValueFrom(plain.emit('metadata.cast', new ErpsRecordBuilder({}).setHeaders({ trace: 't-1' }).build()));
+    await waitFor(() => running.probe.events.length === before + 2);
+    expect(running.probe.events.slice(before)).toEqual(['none', { trace: 't-1' }]);
   });
 });
 

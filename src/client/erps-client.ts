@@ -347,7 +347,7 @@ export class ErpsClient extends ClientProxy {
       }
       const hook = (this as unknown as { onDispatchHook?: (packet: ReadPacket) => void }).onDispatchHook;
       if (hook !== undefined) {
-        const packet: ReadPacket = { pattern, data };
+        const packet: ReadPacket & { metadata?: Record<string, string> } = { pattern, data }; // Nest 11's ReadPacket has no metadata
         hook(packet);
         if (packet.metadata !== undefined) headers = { ...headers, ...packet.metadata };
       }

@@ -49,4 +49,10 @@ export class ErpsContext extends BaseRpcContext<ErpsContextArgs> {
   getHeaders(): ErpsHeaders {
     return this.args[2] ?? NO_HEADERS;
   }
+
+  /** The per-message headers as Nest's `TcpContext.getMetadata()` gives them: undefined when there were none. */
+  getMetadata(): ErpsHeaders | undefined {
+    const headers = this.args[2];
+    return headers === undefined || Object.keys(headers).length === 0 ? undefined : headers;
+  }
 }

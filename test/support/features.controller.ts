@@ -1,6 +1,6 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { Controller, Injectable } from '@nestjs/common';
-import { Ctx, MessagePattern, Payload } from '@nestjs/microservices';
+import { Ctx, EventPattern, MessagePattern, Payload } from '@nestjs/microservices';
 import { ErpsAllow, ErpsContext, LocalOnly, RemoteOnly } from 'nestjs-erps';
 import { interval, map, Observable } from 'rxjs';
 import { Probe } from './calc.controller';
@@ -36,6 +36,17 @@ export class FeaturesController {
   @MessagePattern('headers')
   headers(@Ctx() ctx: ErpsContext): Record<string, string> {
     return { ...ctx.getHeaders() };
+  }
+
+  /** Written as for Nest's TcpContext; 'none' stands for undefined, which the codec would not keep apart from null. */
+  @MessagePattern('metadata')
+  metadata(@Ctx() ctx: ErpsContext): Record<string, string> | 'none' {
+    return ctx.getMetadata() ?? 'none';
+  }
+
+  @EventPattern<string>('metadata.cast') // the plain form is TS1241 on Nest 12 with a typed @Ctx()
+  metadataCast(@Payload() _data: unknown, @Ctx() ctx: ErpsContext): void {
+    this.probe.events.push(ctx.getMetadata() ?? 'none');
   }
 
   @MessagePattern('universe')
