@@ -29,7 +29,9 @@ export type { ErpsServerOptions, ErpsTransportKind } from './server/erps-server-
 export { ErpsContext } from './server/erps-context.js';
 export type { ErpsSessionInfo, ErpsHeaders, ErpsContextArgs } from './server/erps-context.js';
 export { ErpsClient } from './client/erps-client.js';
-export type { ErpsClientStatus, ErpsCallOptions, ErpsReconnectingEvent } from './client/erps-client.js';
+export type { ErpsClientStatus, ErpsCallOptions, ErpsReconnectingEvent, ErpsClientEvents, ErpsClientStats } from './client/erps-client.js';
+export type { Connector } from './client/connector.js';
+export type { EndpointState } from './client/endpoint.js';
 export type { ErpsClientOptions, ErpsReconnectOptions } from './client/erps-client-options.js';
 export type { ErpsTlsOptions } from './tls/tls-options.js';
 export type { PeerIdentity } from './tls/peer-identity.js';
