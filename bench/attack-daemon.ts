@@ -13,6 +13,7 @@ import { MessagePattern, Payload } from '@nestjs/microservices';
 import { interval, mergeMap, Observable, take } from 'rxjs';
 import { ErpsServer, ErpsServerOptions, ErpsSessionInfo } from 'nestjs-erps';
 import { DaemonArgs, DaemonEvent, DaemonMessage, DaemonRequest, DaemonSample, describe, IDENTIFIER, MIB } from './attack-common.js';
+import { CONNECTION_DEFAULTS } from '../src/config/defaults.js';
 
 const handlers: Record<string, number> = { sum: 0, probe: 0, 'admin.secret': 0 };
 /** A stream that outlives any row ("forever-ish"), bounded so that nothing runs unbounded. */
@@ -189,8 +190,13 @@ async function main(): Promise<void> {
   };
   process.on('disconnect', () => void stop());
 
-  const { maxFrameBytes, keepaliveMs, maxMissedPings } = server.connectionOptions;
+  const { maxFrameBytes, keepaliveMs, maxMissedPings } = { ...CONNECTION_DEFAULTS, ...definedOnly(args.options) };
   send({ type: 'ready', config: { name: args.name, port: server.address().port, options: args.options, maxFrameBytes, keepaliveMs, maxMissedPings } });
+}
+
+/** The options that are set (undefined ones would hide the defaults in a spread). */
+function definedOnly(options: object): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(options).filter(([, value]) => value !== undefined));
 }
 
 main().catch((err: unknown) => {

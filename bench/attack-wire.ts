@@ -225,6 +225,8 @@ export class RawPeer {
       if (this.pending.length < HEADER_BYTES + length) break;
       this.frames.push({ ...head, body: Buffer.from(this.pending.subarray(HEADER_BYTES, HEADER_BYTES + length)) });
       this.pending = this.pending.subarray(HEADER_BYTES + length);
+      // A peer that reads answers PINGs, as any client does: so a row tests its own bound, not the heartbeat.
+      if (head.type === FrameType.PING) this.write(frame(FrameType.PONG, 0, head.id));
     }
     this.wake();
   }

@@ -31,7 +31,7 @@ const daemons: Daemon[] = [];
 /** Budgets of the attack daemons: small, so that deadlines pass quickly. Unset options keep the library default. */
 const MAIN_OPTIONS = {
   keepaliveMs: 1000,
-  maxMissedPings: 2,
+  maxMissedPings: 3,
   handshakeTimeoutMs: 2000,
   frameTimeoutMs: 2000,
   slowConsumerTimeoutMs: 3000,
