@@ -10,8 +10,12 @@ export const HEADER_BYTES = 10;
 export const DEFAULT_MAX_FRAME_BYTES = CONNECTION_DEFAULTS.maxFrameBytes;
 /** Largest frame accepted before the handshake is done: a HELLO is at most 329 bytes, WELCOME and REJECT are small. */
 export const HANDSHAKE_MAX_FRAME_BYTES = 1024;
-/** A body split across reads starts with a buffer this large (or its length, if smaller) and doubles as bytes arrive. */
-const PARTIAL_BODY_START_BYTES = 64 * 1024;
+/**
+ * A body split across reads starts with a buffer this large (or its length, if smaller) and grows fourfold as bytes
+ * arrive: a 1 MiB body costs one extra copy of 256 KiB, and a peer never holds more than 4× what it sent (or this).
+ */
+const PARTIAL_BODY_START_BYTES = 256 * 1024;
+const PARTIAL_BODY_GROWTH = 4;
 
 export const FrameType = {
   HELLO: 0x01,
@@ -182,7 +186,7 @@ export class FrameDecoder {
     let body = this.body!;
     const take = Math.min(this.bodyLength - this.bodyFill, chunk.length - offset);
     if (this.bodyFill + take > body.length) {
-      body = this.body = this.reserveBody(Math.min(this.bodyLength, Math.max(2 * body.length, this.bodyFill + take)), body.length);
+      body = this.body = this.reserveBody(Math.min(this.bodyLength, Math.max(PARTIAL_BODY_GROWTH * body.length, this.bodyFill + take)), body.length);
     }
     chunk.copy(body, this.bodyFill, offset, offset + take);
     this.bodyFill += take;
