@@ -10,10 +10,10 @@
  */
 import 'reflect-metadata';
 import { ChildProcess, fork } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { cpus, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { delimiter, join } from 'node:path';
 import { generateDevCertificates } from 'nestjs-erps/testing';
 import {
   ClientArgs,
@@ -147,6 +147,14 @@ for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
   });
 }
 
+/**
+ * The children's environment. The gRPC packages are the benchmark's own dependencies (bench/package.json, in
+ * bench/node_modules, which `npm run bench` installs): NODE_PATH lets both the bench code in build/bench/ and
+ * Nest's gRPC transport (which requires @grpc/grpc-js from inside @nestjs/microservices) find them.
+ */
+const BENCH_MODULES = join(__dirname, '..', '..', 'bench', 'node_modules');
+const CHILD_ENV: NodeJS.ProcessEnv = { ...process.env, NODE_PATH: [BENCH_MODULES, process.env.NODE_PATH].filter(Boolean).join(delimiter) };
+
 /** A forked child that answers requests carrying an `id` with { type: 'reply', id }. */
 class Child<Req extends { id: number }, Msg extends { type: string }> {
   readonly process: ChildProcess;
@@ -162,7 +170,7 @@ class Child<Req extends { id: number }, Msg extends { type: string }> {
     args: string[],
     execArgv: string[] = [],
   ) {
-    this.process = fork(script, args, { execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    this.process = fork(script, args, { execArgv, env: CHILD_ENV, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     children.add(this.process);
     this.ready = new Promise<Msg>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`${name}: not ready after 30 s`)), 30_000);
@@ -574,6 +582,10 @@ async function soak(options: Options, env: Env): Promise<void> {
 
 async function main(): Promise<void> {
   const options = parseOptions(process.argv.slice(2));
+  if (!existsSync(join(BENCH_MODULES, '@grpc', 'grpc-js'))) {
+    console.error(`bench: the benchmark's own dependencies are not installed: npm ci --prefix bench (npm run bench does it)`);
+    process.exit(2);
+  }
   // Watchdog: whatever happens, the benchmark ends.
   const perSystem = options.workloads.length * (options.durationS + 10) + 10;
   const budgetS = options.mode === 'compare' ? options.runs * options.systems.length * perSystem * 2 + 120 : options.mode === 'soak' ? Math.max(900, options.calls / 1000) : 600;

@@ -2,8 +2,8 @@ import { describeError, ErpsError } from './erps-error.js';
 
 /** Bad options given to a constructor (missing certificate, invalid range, ...). */
 export class ErpsConfigError extends ErpsError {
-  constructor(message: string) {
-    super('ERPS_CONFIG', message);
+  constructor(message: string, cause?: unknown) {
+    super('ERPS_CONFIG', message, cause === undefined ? undefined : { cause });
   }
 }
 

@@ -1,17 +1,44 @@
-import 'reflect-metadata'; // @peculiar/x509 (through tsyringe) needs the Reflect polyfill loaded first
 import { webcrypto } from 'node:crypto';
 
 type CryptoKey = webcrypto.CryptoKey;
 type CryptoKeyPair = webcrypto.CryptoKeyPair;
 import { mkdir, readFile, writeFile, access } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import * as x509 from '@peculiar/x509';
+import type * as X509 from '@peculiar/x509';
+import { ErpsConfigError } from '../errors/classes.js';
 
 /**
  * Development and test PKI built with @peculiar/x509 (ECDSA P-256, SHA-256). Never for production:
  * keys are written unencrypted.
+ *
+ * @peculiar/x509 is an optional peer dependency: it is loaded on the first call that needs it, so the package
+ * installs without it and `nestjs-erps` itself never loads it.
  */
-x509.cryptoProvider.set(webcrypto as never);
+const MISSING_X509 = 'nestjs-erps/testing needs @peculiar/x509: npm install -D @peculiar/x509';
+
+let x509Module: typeof X509 | undefined;
+
+/** @peculiar/x509, loaded and set up on first use; an ErpsConfigError naming the package when it is not installed. */
+function loadX509(): typeof X509 {
+  if (x509Module) return x509Module;
+  let loaded: typeof X509;
+  try {
+    require('reflect-metadata'); // @peculiar/x509 (through tsyringe) needs the Reflect polyfill loaded first
+    loaded = require('@peculiar/x509') as typeof X509;
+  } catch (error) {
+    if (isMissing(error, '@peculiar/x509')) throw new ErpsConfigError(MISSING_X509, error);
+    throw error;
+  }
+  loaded.cryptoProvider.set(webcrypto as never);
+  x509Module = loaded;
+  return loaded;
+}
+
+/** True when `error` is Node's "Cannot find module" for `name` itself (not for something it requires). */
+function isMissing(error: unknown, name: string): boolean {
+  const { code, message } = (error ?? {}) as { code?: unknown; message?: unknown };
+  return code === 'MODULE_NOT_FOUND' && typeof message === 'string' && message.startsWith(`Cannot find module '${name}'`);
+}
 
 const ALG: webcrypto.EcKeyGenParams & webcrypto.EcdsaParams = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' };
 const RSA_KEY: webcrypto.RsaHashedKeyGenParams = { name: 'RSASSA-PKCS1-v1_5', modulusLength: 2048, publicExponent: new Uint8Array([1, 0, 1]), hash: 'SHA-256' };
@@ -52,12 +79,14 @@ function nextSerial(): string {
 }
 
 async function keyPem(key: CryptoKey): Promise<string> {
+  const x509 = loadX509();
   const der = await webcrypto.subtle.exportKey('pkcs8', key as never);
   return x509.PemConverter.encode(der, 'PRIVATE KEY');
 }
 
 /** A self-signed certificate authority. */
 export async function createCertificateAuthority(cn: string, options: { notBefore?: Date; notAfter?: Date } = {}): Promise<CertificateAuthority> {
+  const x509 = loadX509();
   const keys = (await webcrypto.subtle.generateKey(ALG, true, ['sign', 'verify'])) as CryptoKeyPair;
   const serialNumber = nextSerial();
   const name = `CN=${cn}`;
@@ -79,10 +108,11 @@ export async function createCertificateAuthority(cn: string, options: { notBefor
 
 /** A leaf certificate signed by `ca`. */
 export async function issueCertificate(ca: CertificateAuthority, options: IssueOptions): Promise<Issued> {
+  const x509 = loadX509();
   const keys = (await webcrypto.subtle.generateKey(options.keyType === 'rsa' ? RSA_KEY : ALG, true, ['sign', 'verify'])) as CryptoKeyPair;
   const serialNumber = nextSerial();
   const kind = options.kind ?? 'client';
-  const names: x509.JsonGeneralName[] = [
+  const names: X509.JsonGeneralName[] = [
     ...(options.dns ?? []).map((value) => ({ type: 'dns' as const, value })),
     ...(options.ips ?? []).map((value) => ({ type: 'ip' as const, value })),
   ];
@@ -109,6 +139,7 @@ export async function issueCertificate(ca: CertificateAuthority, options: IssueO
 
 /** A CRL signed by `ca` that revokes the given certificates (by their hex serial numbers). */
 export async function createCrl(ca: CertificateAuthority, revokedSerials: string[], options: { nextUpdate?: Date } = {}): Promise<string> {
+  const x509 = loadX509();
   const crl = await x509.X509CrlGenerator.create({
     issuer: new x509.X509Certificate(ca.cert).subject,
     thisUpdate: new Date(Date.now() - 60_000),
@@ -172,6 +203,7 @@ export async function generateDevCertificates(options: GenerateDevCertificatesOp
   const dir = resolve(options.dir ?? 'certs');
   const paths = layout(dir);
   if (!options.force && (await allExist(dir))) return paths;
+  loadX509(); // before writing anything: fails here when @peculiar/x509 is not installed
   await mkdir(dir, { recursive: true });
   const ca = await createCertificateAuthority('nestjs-erps dev CA');
   const untrustedCa = await createCertificateAuthority('nestjs-erps untrusted CA');
