@@ -1,3 +1,0 @@
-export * from './tls-options.js';
-export * from './peer-identity.js';
-export * from './hardening.js';
