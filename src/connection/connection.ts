@@ -23,20 +23,18 @@ export interface ConnectionOptions {
   frameTimeoutMs?: number;
 }
 
-export const DEFAULT_CONNECTION_OPTIONS: Readonly<Required<ConnectionOptions>> = CONNECTION_DEFAULTS;
-
 /** The hard limit of the write buffer, as a multiple of maxWriteBufferBytes: past it the connection closes at once. */
 export const WRITE_BUFFER_HARD_FACTOR = 4;
 
 /** Connection options with their defaults filled in (both ends use the same defaults). */
 export function resolveConnectionOptions(options: ConnectionOptions): Required<ConnectionOptions> {
   return {
-    maxFrameBytes: options.maxFrameBytes ?? DEFAULT_CONNECTION_OPTIONS.maxFrameBytes,
-    keepaliveMs: options.keepaliveMs ?? DEFAULT_CONNECTION_OPTIONS.keepaliveMs,
-    maxMissedPings: options.maxMissedPings ?? DEFAULT_CONNECTION_OPTIONS.maxMissedPings,
-    maxWriteBufferBytes: options.maxWriteBufferBytes ?? DEFAULT_CONNECTION_OPTIONS.maxWriteBufferBytes,
-    slowConsumerTimeoutMs: options.slowConsumerTimeoutMs ?? DEFAULT_CONNECTION_OPTIONS.slowConsumerTimeoutMs,
-    frameTimeoutMs: options.frameTimeoutMs ?? DEFAULT_CONNECTION_OPTIONS.frameTimeoutMs,
+    maxFrameBytes: options.maxFrameBytes ?? CONNECTION_DEFAULTS.maxFrameBytes,
+    keepaliveMs: options.keepaliveMs ?? CONNECTION_DEFAULTS.keepaliveMs,
+    maxMissedPings: options.maxMissedPings ?? CONNECTION_DEFAULTS.maxMissedPings,
+    maxWriteBufferBytes: options.maxWriteBufferBytes ?? CONNECTION_DEFAULTS.maxWriteBufferBytes,
+    slowConsumerTimeoutMs: options.slowConsumerTimeoutMs ?? CONNECTION_DEFAULTS.slowConsumerTimeoutMs,
+    frameTimeoutMs: options.frameTimeoutMs ?? CONNECTION_DEFAULTS.frameTimeoutMs,
   };
 }
 

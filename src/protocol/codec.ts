@@ -3,8 +3,6 @@ import { ErpsCodecError, describeError } from '../errors/index.js';
 import { boxMaps, containsMap } from './msgpack-maps.js';
 import { checkJsonBudget, checkMsgpackBudget, DecodeBudget, DEFAULT_MAX_DEPTH, DEFAULT_MAX_ELEMENTS } from './decode-budget.js';
 
-export { DEFAULT_MAX_DEPTH, DEFAULT_MAX_ELEMENTS } from './decode-budget.js';
-
 export type CodecName = 'msgpack' | 'json';
 
 /** Payload ⇄ bytes. The codec is chosen per connection in the handshake. */

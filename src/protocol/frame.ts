@@ -7,12 +7,12 @@ import { ErpsFrameTooLargeError, ErpsOverloadedError, ErpsProtocolError } from '
  * The body follows. See docs/PROTOCOL.md.
  */
 export const HEADER_BYTES = 10;
-export const DEFAULT_MAX_FRAME_BYTES = CONNECTION_DEFAULTS.maxFrameBytes;
 /** Largest frame accepted before the handshake is done: a HELLO is at most 329 bytes, WELCOME and REJECT are small. */
 export const HANDSHAKE_MAX_FRAME_BYTES = 1024;
 /**
- * A body split across reads starts with a buffer this large (or its length, if smaller) and grows fourfold as bytes
- * arrive: a 1 MiB body costs one extra copy of 256 KiB, and a peer never holds more than 4× what it sent (or this).
+ * A body split across reads starts with a buffer this large (or what arrived of it in that read, if more; at most its
+ * length) and grows fourfold as bytes arrive: a 1 MiB body costs one extra copy of 256 KiB, and a peer never holds
+ * more than 4× what it sent (or this).
  */
 const PARTIAL_BODY_START_BYTES = 256 * 1024;
 const PARTIAL_BODY_GROWTH = 4;
@@ -118,7 +118,7 @@ export class FrameDecoder {
   constructor(
     private readonly onFrame: (frame: Frame) => void,
     /** Largest body accepted; raise it with setMaxFrameBytes() once the handshake is done. */
-    private maxFrameBytes = DEFAULT_MAX_FRAME_BYTES,
+    private maxFrameBytes: number = CONNECTION_DEFAULTS.maxFrameBytes,
     private readonly budget?: PartialFrameBudget,
   ) {}
 
