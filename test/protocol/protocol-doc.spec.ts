@@ -4,11 +4,12 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { DEFAULT_CONNECTION_OPTIONS, WRITE_BUFFER_HARD_FACTOR } from '../../src/connection/connection';
+import { COMMON_DEFAULTS, CONNECTION_DEFAULTS, DECODE_DEFAULTS, SERVER_DEFAULTS } from '../../src/config/defaults';
+import { WRITE_BUFFER_HARD_FACTOR } from '../../src/connection/connection';
 import { CompressionFeature } from '../../src/connection/compression';
-import { createCodec, DEFAULT_MAX_DEPTH, DEFAULT_MAX_ELEMENTS } from '../../src/protocol/codec';
+import { createCodec } from '../../src/protocol/codec';
 import { EXTENSION_OBJECT_WEIGHT } from '../../src/protocol/decode-budget';
-import { DEFAULT_MAX_FRAME_BYTES, encodeFrame, FrameFlags, FrameType, HANDSHAKE_MAX_FRAME_BYTES, HEADER_BYTES } from '../../src/protocol/frame';
+import { encodeFrame, FrameFlags, FrameType, HANDSHAKE_MAX_FRAME_BYTES, HEADER_BYTES } from '../../src/protocol/frame';
 import { encodeHello, encodeWelcome, MAGIC, MAX_IDENTIFIER_BYTES, MAX_VERSION_BYTES, RejectCode, WIRE_VERSION } from '../../src/protocol/handshake';
 import { MAX_HEADER_NAME_BYTES, MAX_HEADER_VALUE_BYTES, MAX_HEADERS } from '../../src/protocol/headers';
 import { encodeMessagePrefix, MAX_PATTERN_BYTES } from '../../src/protocol/message';
@@ -69,7 +70,7 @@ describe('docs/PROTOCOL.md', () => {
       FrameType.WELCOME,
       0,
       0,
-      encodeWelcome({ wireVersion: WIRE_VERSION, features: 0, keepaliveMs: DEFAULT_CONNECTION_OPTIONS.keepaliveMs, maxFrameBytes: DEFAULT_MAX_FRAME_BYTES }),
+      encodeWelcome({ wireVersion: WIRE_VERSION, features: 0, keepaliveMs: CONNECTION_DEFAULTS.keepaliveMs, maxFrameBytes: CONNECTION_DEFAULTS.maxFrameBytes }),
     );
     expect(blocks.map(hex)).toEqual([call, hello, welcome].map(hex));
     expect(doc).toContain(`A CALL of \`'sum'\` with \`[1, 2]\`, request id 1, msgpack, no metadata (${call.length} bytes)`);
@@ -93,7 +94,7 @@ describe('docs/PROTOCOL.md', () => {
     for (const text of [
       `# The Erps wire protocol (wire version ${WIRE_VERSION})`,
       `a fixed ${HEADER_BYTES}-byte header`,
-      `\`maxFrameBytes\` (default ${mib(DEFAULT_MAX_FRAME_BYTES)})`,
+      `\`maxFrameBytes\` (default ${mib(CONNECTION_DEFAULTS.maxFrameBytes)})`,
       `is done the limit is ${HANDSHAKE_MAX_FRAME_BYTES} bytes**`,
       `a HELLO is at most ${helloMax} bytes; WELCOME is ${welcomeBytes}`,
       `WELCOME body (${welcomeBytes} bytes)`,
@@ -103,15 +104,20 @@ describe('docs/PROTOCOL.md', () => {
       `pattern, UTF-8 (at most ${MAX_PATTERN_BYTES.toLocaleString('en-US')} bytes)`,
       `at most ${MAX_HEADERS} headers, names are 1..${MAX_HEADER_NAME_BYTES}`,
       `values at most ${MAX_HEADER_VALUE_BYTES / 1024} KiB`,
-      `\`frameTimeoutMs\` (default ${seconds(DEFAULT_CONNECTION_OPTIONS.frameTimeoutMs)})`,
-      `\`keepaliveMs\` (default ${seconds(DEFAULT_CONNECTION_OPTIONS.keepaliveMs)})`,
-      `\`keepaliveMs × maxMissedPings\` (default ${DEFAULT_CONNECTION_OPTIONS.maxMissedPings})`,
-      `\`maxWriteBufferBytes\` (default ${mib(DEFAULT_CONNECTION_OPTIONS.maxWriteBufferBytes)})`,
+      `\`frameTimeoutMs\` (default ${seconds(CONNECTION_DEFAULTS.frameTimeoutMs)})`,
+      `\`keepaliveMs\` (default ${seconds(CONNECTION_DEFAULTS.keepaliveMs)})`,
+      `\`keepaliveMs × maxMissedPings\` (default ${CONNECTION_DEFAULTS.maxMissedPings})`,
+      `\`maxWriteBufferBytes\` (default ${mib(CONNECTION_DEFAULTS.maxWriteBufferBytes)})`,
       `above ${WRITE_BUFFER_HARD_FACTOR} × \`maxWriteBufferBytes\``,
-      `\`slowConsumerTimeoutMs\` (default ${seconds(DEFAULT_CONNECTION_OPTIONS.slowConsumerTimeoutMs)})`,
-      `\`maxDepth\` (default ${DEFAULT_MAX_DEPTH})`,
-      `\`maxElements\` (default ${DEFAULT_MAX_ELEMENTS.toLocaleString('en-US')})`,
+      `\`slowConsumerTimeoutMs\` (default ${seconds(CONNECTION_DEFAULTS.slowConsumerTimeoutMs)})`,
+      `\`maxDepth\` (default ${DECODE_DEFAULTS.maxDepth})`,
+      `\`maxElements\` (default ${DECODE_DEFAULTS.maxElements.toLocaleString('en-US')})`,
       `extension counts as ${EXTENSION_OBJECT_WEIGHT}`,
+      `\`maxPartialFrameBytes\` (${mib(SERVER_DEFAULTS.maxPartialFrameBytes)} across all its connections`,
+      `\`handshakeTimeoutMs\` (default ${seconds(SERVER_DEFAULTS.handshakeTimeoutMs)})`,
+      `\`drainTimeoutMs\` (default ${seconds(SERVER_DEFAULTS.drainTimeoutMs)})`,
+      `\`idleTimeoutMs\` (default ${SERVER_DEFAULTS.idleTimeoutMs}: off)`,
+      `\`threshold\` bytes (default ${COMMON_DEFAULTS.compressionThreshold};`,
     ]) {
       expect(doc).toContain(text);
     }
