@@ -112,16 +112,21 @@ describe('loading of @peculiar/x509 (built package, fresh node)', () => {
         if (name === '@peculiar' || name === 'nestjs-erps' || name.startsWith('.')) continue;
         symlinkSync(join(ROOT, 'node_modules', name), join(modules, name));
       }
+      // Through require() and through import (the generated ESM entry points), in the same fresh node.
       const result = runNode(
         app,
-        `const erps = require('nestjs-erps');
-         const testing = require('nestjs-erps/testing');
-         testing.generateDevCertificates({ dir: 'certs' }).then(
-           () => console.log(JSON.stringify({ ok: true })),
-           (err) => console.log(JSON.stringify({ server: typeof erps.ErpsServer, config: err instanceof erps.ErpsConfigError, code: err.code, message: err.message })),
-         );`,
+        `const outcome = (erps, testing) => testing.generateDevCertificates({ dir: 'certs' }).then(
+           () => ({ ok: true }),
+           (err) => ({ server: typeof erps.ErpsServer, config: err instanceof erps.ErpsConfigError, code: err.code, message: err.message }),
+         );
+         (async () => {
+           const required = await outcome(require('nestjs-erps'), require('nestjs-erps/testing'));
+           const imported = await outcome(await import('nestjs-erps'), await import('nestjs-erps/testing'));
+           console.log(JSON.stringify({ required, imported }));
+         })();`,
       );
-      expect(result).toEqual({ server: 'function', config: true, code: 'ERPS_CONFIG', message: MESSAGE });
+      const expected = { server: 'function', config: true, code: 'ERPS_CONFIG', message: MESSAGE };
+      expect(result).toEqual({ required: expected, imported: expected });
       expect(existsSync(join(app, 'certs'))).toBe(false);
     } finally {
       rmSync(app, { recursive: true, force: true });
