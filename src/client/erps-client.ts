@@ -34,12 +34,6 @@ interface PreparedMessage {
   waitForReady: boolean;
 }
 
-interface QueuedCall {
-  start(link: ClientLink): void;
-  fail(err: Error): void;
-  timer: NodeJS.Timeout | undefined;
-}
-
 const PATTERN_CACHE_LIMIT = 1024;
 
 /**

@@ -18,8 +18,8 @@ describe('MissingFilterWarning', () => {
     warning.check('user.register', nestUnknownError());
     warning.check('order.place', nestUnknownError());
     expect(logs.entries.map((entry) => entry.level)).toEqual(['warn', 'warn']);
-    expect(logs.entries[0].message).toContain('Erps call "user.register"');
-    expect(logs.entries[1].message).toContain('Erps call "order.place"');
+    expect(logs.entries[0]?.message).toContain('Erps call "user.register"');
+    expect(logs.entries[1]?.message).toContain('Erps call "order.place"');
   });
 
   it('is silent for errors the filter shaped, and for every other error reply', () => {
