@@ -57,7 +57,7 @@ export class Daemon {
         resolve(reply);
       };
       this.pending.set(id, settle);
-      this.child.send({ ...request, id } as DaemonRequest, (err) => err && settle(undefined));
+      this.child.send({ ...request, id }, (err) => err && settle(undefined));
     });
   }
 

@@ -221,7 +221,7 @@ class Child<Req extends { id: number }, Msg extends { type: string }> {
         reject(new Error(`${this.name}: no answer to ${JSON.stringify(body)} after ${timeoutMs} ms`));
       }, timeoutMs);
       this.waiting.set(id, { resolve, reject, timer });
-      this.process.send({ ...body, id } as unknown as Req);
+      this.process.send({ ...body, id });
     });
   }
 

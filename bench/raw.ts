@@ -123,7 +123,7 @@ export class RawClient {
     return new Promise((resolve, reject) => {
       const socket = tls.connect(this.options, () => resolve());
       socket.setNoDelay(true);
-      socket.once('error', (err) => {
+      socket.once('error', (err: Error) => {
         reject(err);
         this.failAll(err);
       });

@@ -142,7 +142,7 @@ async function main(): Promise<void> {
       const address = raw.server.address();
       if (address === null || typeof address === 'string') throw new Error('raw: no address');
       port = address.port;
-      casts = raw.casts;
+      casts = () => raw.casts();
       closeRaw = () => raw.server.close();
       break;
     }

@@ -76,7 +76,7 @@ describe.each(['tls', 'local'] as const)('ErpsServer + ErpsClient over %s (throu
   it('round-trips an 8 MiB payload', async () => {
     const big = Buffer.alloc(8 * 1024 * 1024);
     for (let i = 0; i < big.length; i += 4096) big[i] = i % 251;
-    const echoed = (await firstValueFrom(client.send('echo', big))) as Buffer;
+    const echoed = await firstValueFrom(client.send<Buffer>('echo', big));
     expect(Buffer.isBuffer(echoed)).toBe(true);
     expect(echoed.length).toBe(big.length);
     expect(echoed.equals(big)).toBe(true);
@@ -90,7 +90,7 @@ describe.each(['tls', 'local'] as const)('ErpsServer + ErpsClient over %s (throu
       big: 2n ** 70n,
       nested: { a: [{ b: { c: [true, false, 1.5] } }] },
     };
-    const echoed = (await firstValueFrom(client.send('echo', value))) as typeof value;
+    const echoed = await firstValueFrom(client.send<typeof value>('echo', value));
     expect(Buffer.isBuffer(echoed.buf)).toBe(true);
     expect(echoed.buf.equals(value.buf)).toBe(true);
     expect(echoed.when).toBeInstanceOf(Date);
@@ -108,14 +108,14 @@ describe.each(['tls', 'local'] as const)('ErpsServer + ErpsClient over %s (throu
 
   it('carries a top-level Buffer as raw bytes, with either codec', async () => {
     const bytes = Buffer.from([0, 1, 2, 3, 254, 255]);
-    const echoed = (await firstValueFrom(client.send('echo', bytes))) as Buffer;
+    const echoed = await firstValueFrom(client.send<Buffer>('echo', bytes));
     expect(Buffer.isBuffer(echoed)).toBe(true);
     expect(echoed.equals(bytes)).toBe(true);
     if (transport !== 'tls') return;
     const jsonServer = await startCalcServer({ codec: 'json' });
     const jsonClient = await clientFor(jsonServer, { codec: 'json' });
     try {
-      const back = (await firstValueFrom(jsonClient.send('echo', bytes))) as Buffer;
+      const back = await firstValueFrom(jsonClient.send<Buffer>('echo', bytes));
       expect(Buffer.isBuffer(back) && back.equals(bytes)).toBe(true);
     } finally {
       await jsonClient.close();

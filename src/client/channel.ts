@@ -34,8 +34,8 @@ export interface ErpsClientStats {
 
 /** Something to send once a link is ready: a call or a cast, already prepared. */
 export interface Pending {
-  start(link: ClientLink): void;
-  fail(err: Error): void;
+  start: (link: ClientLink) => void;
+  fail: (err: Error) => void;
 }
 
 interface QueuedCall extends Pending {
@@ -107,7 +107,7 @@ export class Channel implements EndpointEvents {
   connect(): Promise<void> {
     if (this.state === 'closed') this.reopen();
     if (this.pick() !== undefined) return Promise.resolve();
-    if (this.state === 'failed') return Promise.reject(this.failure);
+    if (this.state === 'failed') return Promise.reject(this.failure!);
     const outcome = this.nextOutcome();
     for (const endpoint of this.endpoints) endpoint.connect();
     return outcome;

@@ -7,7 +7,7 @@ import { ErpsConfigError, ErpsDisconnectedError, describeError } from '../errors
 import { buildMeta, validateHeaders } from '../protocol/headers.js';
 import { wirePattern, WirePattern } from '../protocol/message.js';
 import { Channel, ErpsClientEvents, ErpsClientStats, ErpsClientStatus } from './channel.js';
-import type { CallObserver, ClientLink } from './client-link.js';
+import type { ClientLink } from './client-link.js';
 import type { Connector } from './connector.js';
 import { ErpsRecord } from './erps-record.js';
 import { ErpsClientOptions } from './erps-client-options.js';
@@ -127,7 +127,7 @@ export class ErpsClient extends ClientProxy {
   }
 
   override on<K extends keyof ErpsClientEvents = keyof ErpsClientEvents, C extends ErpsClientEvents[K] = ErpsClientEvents[K]>(event: K, callback: C): void {
-    this.channel.on(event, callback as ErpsClientEvents[K]);
+    this.channel.on<K>(event, callback);
   }
 
   /**
@@ -151,11 +151,11 @@ export class ErpsClient extends ClientProxy {
       if (message instanceof Error) return subscriber.error(message);
       const current = this.channel.pick();
       // The common case, with no closures: connected, so the call goes out now and its cancel is the teardown.
-      if (current !== undefined) return current.call(message.wire, message.meta, message.data, subscriber as CallObserver, message.timeoutMs);
+      if (current !== undefined) return current.call(message.wire, message.meta, message.data, subscriber, message.timeoutMs);
       let cancel: (() => void) | undefined;
       const start = (link: ClientLink): void => {
         if (subscriber.closed) return;
-        cancel = link.call(message.wire, message.meta, message.data, subscriber as CallObserver, message.timeoutMs);
+        cancel = link.call(message.wire, message.meta, message.data, subscriber, message.timeoutMs);
       };
       this.channel.route({ start, fail: (err) => subscriber.error(err) }, message.waitForReady, message.timeoutMs, (leave) => subscriber.add(leave));
       return () => cancel?.();
@@ -219,7 +219,7 @@ export class ErpsClient extends ClientProxy {
       }
       if (headers !== undefined && headers !== this.options.headers) validateHeaders(headers);
       const forward = this.options.forwardContext;
-      const store = forward?.storage.getStore();
+      const store: unknown = forward?.storage.getStore();
       const hasContext = store !== undefined;
       const meta = buildMeta(headers, hasContext, hasContext && forward!.encode ? forward!.encode(store) : store);
       const timeoutMs = callOptions.timeoutMs ?? this.config.timeoutMs;
@@ -251,7 +251,7 @@ export class ErpsClient extends ClientProxy {
   protected publish(packet: ReadPacket, callback: (packet: WritePacket) => void): () => void {
     const subscription = this.send(packet.pattern, packet.data).subscribe({
       next: (response) => callback({ response }),
-      error: (err) => callback({ err }),
+      error: (err: unknown) => callback({ err }),
       complete: () => callback({ isDisposed: true }),
     });
     return () => subscription.unsubscribe();

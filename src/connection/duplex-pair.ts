@@ -2,8 +2,6 @@ import { Duplex } from 'node:stream';
 
 /** Two in-memory Duplex ends: what one writes, the other reads. Used by the local transport. */
 export function createDuplexPair(): [Duplex, Duplex] {
-  let a!: Duplex;
-  let b!: Duplex;
   const make = (peer: () => Duplex): Duplex =>
     new Duplex({
       read() {},
@@ -21,7 +19,7 @@ export function createDuplexPair(): [Duplex, Duplex] {
         callback(err);
       },
     });
-  a = make(() => b);
-  b = make(() => a);
+  const a: Duplex = make(() => b);
+  const b: Duplex = make(() => a);
   return [a, b];
 }

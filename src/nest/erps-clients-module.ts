@@ -12,7 +12,7 @@ export interface ErpsClientRegistration {
 export interface ErpsClientAsyncRegistration<Options extends ErpsClientOptions = ErpsClientOptions> {
   name: string | symbol;
   /** Called with what `inject` names, in that order. */
-  useFactory: (...args: any[]) => Options | Promise<Options>;
+  useFactory: (...args: any[]) => Options | Promise<Options>; // eslint-disable-line @typescript-eslint/no-explicit-any
   inject?: Array<InjectionToken | OptionalFactoryDependency>;
   imports?: ModuleMetadata['imports'];
 }

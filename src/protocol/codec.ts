@@ -37,7 +37,7 @@ function createMsgpackCodec(): PayloadCodec {
         throw new ErpsCodecError(`cannot encode payload with msgpack: ${describeError(err)}`, err);
       }
     },
-    decode(bytes, start = 0, end = bytes.length) {
+    decode(bytes, start = 0, end = bytes.length): unknown {
       if (end <= start) return undefined;
       try {
         // A view of just the payload, not unpack(bytes, { start, end }): msgpackr picks its fast paths for small
@@ -68,7 +68,7 @@ function createJsonCodec(): PayloadCodec {
         throw new ErpsCodecError(`cannot encode payload as JSON: ${describeError(err)}`, err);
       }
     },
-    decode(bytes, start = 0, end = bytes.length) {
+    decode(bytes, start = 0, end = bytes.length): unknown {
       if (end <= start) return undefined;
       try {
         return JSON.parse(bytes.toString('utf8', start, end), safeReviver);
@@ -97,6 +97,7 @@ export function createCodec(name: CodecName = 'msgpack', options: CodecOptions =
       throw new ErpsCodecError(`unknown codec "${String(name)}" (expected one of: ${CODEC_NAMES.join(', ')})`);
   }
   const budget: DecodeBudget = { maxDepth: options.maxDepth ?? DEFAULT_MAX_DEPTH, maxElements: options.maxElements ?? DEFAULT_MAX_ELEMENTS };
+  // eslint-disable-next-line @typescript-eslint/unbound-method -- the codecs above never use `this`
   const decode = codec.decode;
   if (name === 'msgpack') {
     return {

@@ -117,7 +117,7 @@ export class ErpsDaemon implements SessionHost {
     this.server = server;
     return new Promise<void>((resolve, reject) => {
       let listening = false;
-      server.on('error', (err) => {
+      server.on('error', (err: Error) => {
         if (!listening) return reject(err);
         this.events.emit('error', err);
       });

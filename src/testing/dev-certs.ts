@@ -1,7 +1,6 @@
 import { webcrypto } from 'node:crypto';
 
 type CryptoKey = webcrypto.CryptoKey;
-type CryptoKeyPair = webcrypto.CryptoKeyPair;
 import { mkdir, readFile, writeFile, access } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type * as X509 from '@peculiar/x509';
@@ -87,7 +86,7 @@ async function keyPem(key: CryptoKey): Promise<string> {
 /** A self-signed certificate authority. */
 export async function createCertificateAuthority(cn: string, options: { notBefore?: Date; notAfter?: Date } = {}): Promise<CertificateAuthority> {
   const x509 = loadX509();
-  const keys = (await webcrypto.subtle.generateKey(ALG, true, ['sign', 'verify'])) as CryptoKeyPair;
+  const keys = await webcrypto.subtle.generateKey(ALG, true, ['sign', 'verify']);
   const serialNumber = nextSerial();
   const name = `CN=${cn}`;
   const cert = await x509.X509CertificateGenerator.createSelfSigned({
@@ -109,7 +108,7 @@ export async function createCertificateAuthority(cn: string, options: { notBefor
 /** A leaf certificate signed by `ca`. */
 export async function issueCertificate(ca: CertificateAuthority, options: IssueOptions): Promise<Issued> {
   const x509 = loadX509();
-  const keys = (await webcrypto.subtle.generateKey(options.keyType === 'rsa' ? RSA_KEY : ALG, true, ['sign', 'verify'])) as CryptoKeyPair;
+  const keys = await webcrypto.subtle.generateKey(options.keyType === 'rsa' ? RSA_KEY : ALG, true, ['sign', 'verify']);
   const serialNumber = nextSerial();
   const kind = options.kind ?? 'client';
   const names: X509.JsonGeneralName[] = [

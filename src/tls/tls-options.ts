@@ -1,6 +1,6 @@
 import { X509Certificate } from 'node:crypto';
 import { readFileSync, type Stats, unwatchFile, watchFile } from 'node:fs';
-import { createSecureContext, type ConnectionOptions, type SecureContextOptions, type TlsOptions } from 'node:tls';
+import { createSecureContext, type ConnectionOptions, type TlsOptions } from 'node:tls';
 import { ErpsConfigError, describeError } from '../errors/index.js';
 
 type Pem = string | Buffer | Array<string | Buffer>;
@@ -106,7 +106,7 @@ function assertCaCertificates(ca: Pem, owner: string): void {
 export function assertUsable(material: TlsMaterial, owner: string): void {
   assertCaCertificates(material.ca, owner);
   try {
-    createSecureContext({ ...material.rest, ...secureOptions(material) } as SecureContextOptions);
+    createSecureContext({ ...material.rest, ...secureOptions(material) });
   } catch (err) {
     throw new ErpsConfigError(`${owner}: the TLS certificate, key, CA or CRL cannot be used: ${describeError(err)}`);
   }

@@ -67,7 +67,7 @@ describe('the packed package, installed in consumer apps', () => {
     const files = apps.map((app) => join(app, 'typed-consumer.ts'));
     writeFileSync(join(work, 'tsconfig.json'), JSON.stringify({ compilerOptions, files }));
     const tsc = join(repo, 'node_modules', 'typescript', 'bin', 'tsc');
-    const { stdout } = await run(process.execPath, [tsc, '-p', 'tsconfig.json', '--listFiles'], { cwd: work }).catch((err: { stdout?: string }) => {
+    const { stdout } = await run(process.execPath, [tsc, '-p', 'tsconfig.json', '--listFiles'], { cwd: work }).catch((err: Error & { stdout?: string }) => {
       throw new Error(`typed-consumer.ts does not compile:\n${err.stdout ?? String(err)}`);
     });
     const listed = stdout.split('\n');
@@ -80,7 +80,7 @@ describe('the packed package, installed in consumer apps', () => {
   async function runApp(app: string, fixture: string): Promise<Record<string, unknown>> {
     const certs = join(app, 'certs');
     const { stdout } = await run(process.execPath, [fixture, certs], { cwd: app, timeout: 20_000 });
-    return JSON.parse(stdout.trim().split('\n').pop()!);
+    return JSON.parse(stdout.trim().split('\n').pop()!) as Record<string, unknown>;
   }
 
   it('builds dist/ on prepare (npm install from git) and on prepack (npm pack, npm publish)', () => {

@@ -58,7 +58,7 @@ describe('refused connections say why, on the client and in the server log', () 
       reconnect: false,
     });
     try {
-      return (await client.connect().then(() => new Error('connected'), (err: Error) => err)) as Error;
+      return await client.connect().then(() => new Error('connected'), (err: Error) => err);
     } finally {
       await client.close();
     }

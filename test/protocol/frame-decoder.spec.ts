@@ -79,7 +79,7 @@ describe('FrameDecoder', () => {
     const alloc = jest.spyOn(Buffer, 'alloc');
     try {
       expect(() => decoder.push(header)).toThrow(ErpsFrameTooLargeError);
-      const sizes = [...allocUnsafe.mock.calls, ...alloc.mock.calls].map((call) => call[0] as number);
+      const sizes = [...allocUnsafe.mock.calls, ...alloc.mock.calls].map((call) => call[0]);
       expect(sizes.filter((size) => size > 1024)).toEqual([]);
     } finally {
       allocUnsafe.mockRestore();
