@@ -77,10 +77,7 @@ export type DaemonRequest =
   | { id: number; cmd: 'broadcast'; cn: string; bytes: number; everyMs: number; forMs: number }
   | { id: number; cmd: 'stop' };
 
-export type DaemonMessage =
-  | { type: 'ready'; config: DaemonConfig }
-  | { type: 'failed'; error: string }
-  | { type: 'reply'; id: number; sample?: DaemonSample; report?: RowReport };
+export type DaemonMessage = { type: 'ready'; config: DaemonConfig } | { type: 'failed'; error: string } | { type: 'reply'; id: number; sample?: DaemonSample; report?: RowReport };
 
 export function describe(err: unknown): string {
   if (err instanceof Error) return `${(err as { code?: string }).code ?? err.name}: ${err.message}`;

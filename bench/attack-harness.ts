@@ -216,7 +216,12 @@ export class RowRunner {
   }
 
   private lastGoodError(): string {
-    return this.goods().map((g) => g.lastError).filter(Boolean).join('; ') || 'no error text';
+    return (
+      this.goods()
+        .map((g) => g.lastError)
+        .filter(Boolean)
+        .join('; ') || 'no error text'
+    );
   }
 }
 

@@ -121,7 +121,14 @@ export function classicRows(env: AttackEnv): RowSpec[] {
         const maxConnections = Number(daemon.config.options.maxConnections);
         const before = (await daemon.sample())?.connections ?? 0;
         const clients = Array.from({ length: 60 }, () => attackerClient(env, env.carol));
-        const codes = await Promise.all(clients.map((c) => c.connect().then(() => undefined, (err: { code?: string }) => err.code ?? 'error')));
+        const codes = await Promise.all(
+          clients.map((c) =>
+            c.connect().then(
+              () => undefined,
+              (err: { code?: string }) => err.code ?? 'error',
+            ),
+          ),
+        );
         await Promise.all(clients.map((c) => c.close()));
         await ctx.events();
         const rejected = codes.filter((c) => c === 'ERPS_HANDSHAKE').length;

@@ -110,7 +110,10 @@ function billionLaughs(): Buffer {
 }
 
 function records(): Buffer {
-  return new Packr({ useRecords: true }).pack([{ a: 1, b: 2 }, { a: 3, b: 4 }]);
+  return new Packr({ useRecords: true }).pack([
+    { a: 1, b: 2 },
+    { a: 3, b: 4 },
+  ]);
 }
 
 export function codecRows(env: AttackEnv, wide: Daemon): RowSpec[] {

@@ -137,7 +137,10 @@ function delayedTlsRow(env: AttackEnv): RowSpec {
           Array.from({ length: attempts }, async () => {
             try {
               const peer = await RawPeer.open(proxy.port, env.bob.pem, {}, 3 * handshakeMs);
-              const got = await peer.handshake(0, 2 * handshakeMs).then(() => true, () => false);
+              const got = await peer.handshake(0, 2 * handshakeMs).then(
+                () => true,
+                () => false,
+              );
               peer.destroy();
               return got;
             } catch {
@@ -153,8 +156,7 @@ function delayedTlsRow(env: AttackEnv): RowSpec {
         await sleep(300); // the daemon's view of the last closes
         const events = await ctx.events();
         const how =
-          `${records} records, ${proxy.delayMs} ms each; ${welcomes} got WELCOME; ` +
-          `lived ${Math.min(...lived).toFixed(1)}–${Math.max(...lived).toFixed(1)} s; ${codeCounts(events)}`;
+          `${records} records, ${proxy.delayMs} ms each; ${welcomes} got WELCOME; ` + `lived ${Math.min(...lived).toFixed(1)}–${Math.max(...lived).toFixed(1)} s; ${codeCounts(events)}`;
         return { attempts, stopped: Math.min(inTime, attempts - welcomes), how };
       } finally {
         await proxy.close();

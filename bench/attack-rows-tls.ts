@@ -83,7 +83,10 @@ function cipherScanRow(env: AttackEnv): RowSpec {
     daemon: env.main,
     expected: 'only ECDHE with AES-GCM or ChaCha20-Poly1305 accepted',
     run: async (ctx) => {
-      const suites = tls.getCiphers().filter((c) => !c.startsWith('tls_')).map((c) => c.toUpperCase());
+      const suites = tls
+        .getCiphers()
+        .filter((c) => !c.startsWith('tls_'))
+        .map((c) => c.toUpperCase());
       const accepted: string[] = [];
       const tryOne = async (suite: string): Promise<void> => {
         try {

@@ -57,4 +57,3 @@ export async function closedWithin(ctx: RowContext, peers: RawPeer[], attempts: 
   const how = `${codeCounts(events)}; last closed after ${(slowest / 1000).toFixed(1)} s${open > 0 ? `, ${open} still open` : ''}`;
   return { attempts, stopped, how };
 }
-

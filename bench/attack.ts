@@ -89,7 +89,7 @@ function printConfig(list: Daemon[]): void {
     console.log(`    in effect: ${frames}, keepaliveMs ${c.keepaliveMs}, maxMissedPings ${c.maxMissedPings}`);
   }
   console.log('  library defaults assumed where unset: maxFrameBytes 4 MiB, maxElements 1,000,000');
-  console.log('  daemons run with --expose-gc (a full GC before each row\'s baseline) and MALLOC_MMAP_THRESHOLD_=16384 (freed buffers leave RSS)');
+  console.log("  daemons run with --expose-gc (a full GC before each row's baseline) and MALLOC_MMAP_THRESHOLD_=16384 (freed buffers leave RSS)");
   console.log(`  a row breaks on: an attempt not stopped as required, RSS growth over its limit, an event-loop stall over ${MAX_STALL_MS} ms,`);
   console.log('  fds or connections above the baseline after the row, a good call failing, an attacker-only handler running, a daemon death');
   console.log('');

@@ -50,12 +50,7 @@ const CAST_BATCH = 512;
  * casts were handled: casts in batches, one echo call as a barrier after each batch, at most two barriers
  * in flight (bounded memory, pipeline kept full). At the end, polls the server's count.
  */
-async function castWithBarriers(
-  cast: () => void,
-  barrier: () => Promise<unknown>,
-  count: () => Promise<number>,
-  durationMs: number,
-): Promise<{ sent: number; elapsedMs: number }> {
+async function castWithBarriers(cast: () => void, barrier: () => Promise<unknown>, count: () => Promise<number>, durationMs: number): Promise<{ sent: number; elapsedMs: number }> {
   const before = await count();
   const t0 = performance.now();
   const deadline = t0 + durationMs;
@@ -158,8 +153,7 @@ function grpcDriver(args: ClientArgs): Driver {
   });
   const small: GrpcItem = smallObject();
   const mib: GrpcItem = { blob: Buffer.alloc(MIB, 7) };
-  const echo = (item: GrpcItem): Promise<GrpcItem> =>
-    new Promise((resolve, reject) => client.Echo(item, (err, reply) => (err ? reject(err) : resolve(reply ?? {}))));
+  const echo = (item: GrpcItem): Promise<GrpcItem> => new Promise((resolve, reject) => client.Echo(item, (err, reply) => (err ? reject(err) : resolve(reply ?? {}))));
   return {
     connect: async () => {
       await new Promise<void>((resolve, reject) => client.waitForReady(Date.now() + 10_000, (err) => (err ? reject(err) : resolve())));

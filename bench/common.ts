@@ -73,10 +73,7 @@ export interface ServerStats {
   /** erps only: calls the daemon still tracks, read from private fields (no public accessor); undefined if unreadable. */
   privateActiveCalls?: number;
 }
-export type ServerMessage =
-  | { type: 'ready'; port: number }
-  | { type: 'failed'; error: string }
-  | { type: 'reply'; id: number; stats?: ServerStats; error?: string };
+export type ServerMessage = { type: 'ready'; port: number } | { type: 'failed'; error: string } | { type: 'reply'; id: number; stats?: ServerStats; error?: string };
 
 export type ClientRequest =
   | { id: number; cmd: 'workload'; workload: WorkloadName; durationMs: number; warmupMs: number }

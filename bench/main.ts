@@ -60,7 +60,10 @@ function usage(message: string): never {
 }
 
 function parseList<T extends string>(value: string, allowed: readonly T[], what: string): T[] {
-  const items = value.split(',').map((s) => s.trim()).filter((s) => s.length > 0);
+  const items = value
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0);
   for (const item of items) if (!allowed.includes(item as T)) usage(`unknown ${what} "${item}" (one of ${allowed.join(', ')})`);
   if (items.length === 0) usage(`empty ${what} list`);
   return items as T[];
@@ -283,7 +286,8 @@ async function serverStats(server: ServerChild, gc = false): Promise<ServerStats
 }
 
 const mib = (bytes: number): number => bytes / MIB;
-const fmt = (value: number | undefined, digits = 0): string => (value === undefined || !Number.isFinite(value) ? '–' : value.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits }));
+const fmt = (value: number | undefined, digits = 0): string =>
+  value === undefined || !Number.isFinite(value) ? '–' : value.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
 
 // ---- compare --------------------------------------------------------------------------------------
 
@@ -359,7 +363,10 @@ async function compare(options: Options, env: Env): Promise<void> {
   // Medians per system × workload.
   const summary: Record<
     string,
-    Record<string, { callsPerSec: number; p50Ms?: number; p99Ms?: number; bytesPerSec?: number; serverRssMiB: number; serverCpuUsPerCall: number; clientCpuUsPerCall: number; runs: number }>
+    Record<
+      string,
+      { callsPerSec: number; p50Ms?: number; p99Ms?: number; bytesPerSec?: number; serverRssMiB: number; serverCpuUsPerCall: number; clientCpuUsPerCall: number; runs: number }
+    >
   > = {};
   const lines = [
     `Mutual TLS on 127.0.0.1, server and client in separate processes; medians of ${options.runs} run(s) of ${options.durationS} s each (after ${fmt(warmupMs / 1000, 1)} s warm-up).`,
@@ -407,7 +414,8 @@ async function compare(options: Options, env: Env): Promise<void> {
   }
 
   const get = (system: SystemName, workload: WorkloadName) => summary[system]?.[workload];
-  const ratio = (a: number | undefined, b: number | undefined): number | null => (a === undefined || b === undefined || !Number.isFinite(a) || !Number.isFinite(b) || b === 0 ? null : Number((a / b).toFixed(3)));
+  const ratio = (a: number | undefined, b: number | undefined): number | null =>
+    a === undefined || b === undefined || !Number.isFinite(a) || !Number.isFinite(b) || b === 0 ? null : Number((a / b).toFixed(3));
   const round = (v: number | undefined, digits = 0): number | null => (v === undefined || !Number.isFinite(v) ? null : Number(v.toFixed(digits)));
   const json = {
     bench: 'nestjs-erps',
@@ -423,7 +431,13 @@ async function compare(options: Options, env: Env): Promise<void> {
       // Informational, no target: less noisy than calls/s on a shared machine.
       erps_over_nestTcp_serverCpuPerCall_echo100: ratio(get('erps', 'echo100')?.serverCpuUsPerCall, get('nest-tcp', 'echo100')?.serverCpuUsPerCall),
     },
-    targets: { erps_over_nestTcp_callsPerSec_echo100: '>=3', erps_over_nestTcp_callsPerSec_echo1: '>=1.3', erps_over_nestTcp_p99_echo100: '<=0.5', erps_over_raw_callsPerSec_echo100: '>=0.25', erps_over_raw_bytesPerSec_mib4: '>=0.7' },
+    targets: {
+      erps_over_nestTcp_callsPerSec_echo100: '>=3',
+      erps_over_nestTcp_callsPerSec_echo1: '>=1.3',
+      erps_over_nestTcp_p99_echo100: '<=0.5',
+      erps_over_raw_callsPerSec_echo100: '>=0.25',
+      erps_over_raw_bytesPerSec_mib4: '>=0.7',
+    },
     absolute: Object.fromEntries(
       Object.entries(summary).map(([system, workloads]) => [
         system,
@@ -528,7 +542,13 @@ async function soak(options: Options, env: Env): Promise<void> {
     if (result === undefined) throw new Error('soak: no result');
     const end = await serverStats(server);
     const endGc = await serverStats(server, true);
-    const ok = result.answered === options.calls && result.errors === 0 && result.clientStatus === 'connected' && end.connections === 1 && (result.privateInFlight ?? 0) === 0 && (end.privateActiveCalls ?? 0) === 0;
+    const ok =
+      result.answered === options.calls &&
+      result.errors === 0 &&
+      result.clientStatus === 'connected' &&
+      end.connections === 1 &&
+      (result.privateInFlight ?? 0) === 0 &&
+      (end.privateActiveCalls ?? 0) === 0;
     console.log(
       [
         `Soak: ${options.calls.toLocaleString('en-US')} echo calls (~64-byte object) through one ErpsClient, 100 in flight, mutual TLS, server in its own process.`,
@@ -546,7 +566,11 @@ async function soak(options: Options, env: Env): Promise<void> {
         `| client pending calls at the end (client.stats().inFlight) | ${result.privateInFlight ?? 'unreadable'} |`,
         `| daemon active calls at the end (server.stats().inFlight) | ${end.privateActiveCalls ?? 'unreadable'} |`,
         '',
-        'RSS over the soak (calls done: server MiB / client MiB): ' + samples.sort((a, b) => a.done - b.done).map((s) => `${s.done}: ${s.serverRssMiB}/${s.clientRssMiB}`).join(', '),
+        'RSS over the soak (calls done: server MiB / client MiB): ' +
+          samples
+            .sort((a, b) => a.done - b.done)
+            .map((s) => `${s.done}: ${s.serverRssMiB}/${s.clientRssMiB}`)
+            .join(', '),
       ].join('\n'),
     );
     console.log(

@@ -78,9 +78,7 @@ export function summarizeProfile(path: string, top = 25): ProfileSummary {
     byFunction.set(key, entry);
   }
   const busyUs = totalUs - idleUs;
-  const packages = [...byPackage.entries()]
-    .sort((a, b) => b[1] - a[1])
-    .map(([name, us]) => ({ name, selfMs: us / 1000, percentOfBusy: (100 * us) / busyUs }));
+  const packages = [...byPackage.entries()].sort((a, b) => b[1] - a[1]).map(([name, us]) => ({ name, selfMs: us / 1000, percentOfBusy: (100 * us) / busyUs }));
   const lines = [...byFunction.values()]
     .filter((entry) => entry.functionName !== '(idle)')
     .sort((a, b) => b.us - a.us)

@@ -8,7 +8,9 @@ import { readFileSync } from 'node:fs';
 const major = process.argv[2];
 if (!/^\d+$/.test(major ?? '')) throw new Error('usage: node scripts/install-nest-major.mjs <major>');
 const { devDependencies } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
-const specs = Object.keys(devDependencies).filter((name) => name.startsWith('@nestjs/')).map((name) => `${name}@^${major}`);
+const specs = Object.keys(devDependencies)
+  .filter((name) => name.startsWith('@nestjs/'))
+  .map((name) => `${name}@^${major}`);
 console.log(`installing ${specs.join(' ')}`);
 const npm = spawnSync('npm', ['install', '--no-save', '--ignore-scripts', ...specs], { stdio: 'inherit' });
 process.exit(npm.status ?? 1);

@@ -12,7 +12,9 @@ const require = createRequire(import.meta.url);
 
 for (const entry of ENTRIES) {
   const cjsFile = fileURLToPath(new URL(`../dist/${entry}.js`, import.meta.url));
-  const names = Object.keys(require(cjsFile)).filter((name) => name !== '__esModule' && name !== 'default').sort();
+  const names = Object.keys(require(cjsFile))
+    .filter((name) => name !== '__esModule' && name !== 'default')
+    .sort();
   const odd = names.filter((name) => !IDENTIFIER.test(name));
   if (names.length === 0 || odd.length > 0) throw new Error(`${cjsFile}: cannot re-export ${odd.length > 0 ? odd.join(', ') : 'an empty module'}`);
   const from = `./${basename(entry)}.js`;

@@ -78,7 +78,16 @@ describe('ErpsClientsModule', () => {
     class FeatureModule {}
 
     const moduleRef = await Test.createTestingModule({
-      imports: [ErpsClientsModule.register([{ name: 'CALC', options: alice }, { name: 'CALC_BOB', options: bob }], { isGlobal: true }), FeatureModule],
+      imports: [
+        ErpsClientsModule.register(
+          [
+            { name: 'CALC', options: alice },
+            { name: 'CALC_BOB', options: bob },
+          ],
+          { isGlobal: true },
+        ),
+        FeatureModule,
+      ],
     }).compile();
     const app = await moduleRef.init();
     const service = app.get(TwoCalcs);

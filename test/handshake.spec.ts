@@ -18,7 +18,10 @@ describe('Erps handshake: identifier, version range, codec', () => {
     const client = await calcClient(running.port, { reconnect: { minDelayMs: 1, maxDelayMs: 5 }, ...options });
     const before = rejected.length;
     try {
-      const err = (await client.connect().then(() => undefined, (e: unknown) => e)) as ErpsHandshakeError;
+      const err = (await client.connect().then(
+        () => undefined,
+        (e: unknown) => e,
+      )) as ErpsHandshakeError;
       expect(err).toBeInstanceOf(ErpsHandshakeError);
       expect(err.code).toBe('ERPS_HANDSHAKE');
       expect(err.message).toMatch(reason);

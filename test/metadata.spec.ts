@@ -59,7 +59,7 @@ describe('per-message headers (ErpsRecordBuilder, client defaults, Nest packet.m
   });
 });
 
-describe('ErpsContext.getMetadata(), as handlers written for Nest\'s TcpContext call it', () => {
+describe("ErpsContext.getMetadata(), as handlers written for Nest's TcpContext call it", () => {
   let running: RunningServer;
   let plain: ErpsClient;
   let withDefaults: ErpsClient;
@@ -79,7 +79,7 @@ describe('ErpsContext.getMetadata(), as handlers written for Nest\'s TcpContext 
     await expect(firstValueFrom(plain.send('metadata', {}))).resolves.toBe('none');
   });
 
-  it('is the call\'s headers: client defaults merged with the record\'s', async () => {
+  it("is the call's headers: client defaults merged with the record's", async () => {
     await expect(firstValueFrom(withDefaults.send('metadata', {}))).resolves.toEqual({ tenant: 'acme' });
     const record = new ErpsRecordBuilder({}).setHeaders({ 'x-request-id': 'r-7' }).build();
     await expect(firstValueFrom(withDefaults.send('metadata', record))).resolves.toEqual({ tenant: 'acme', 'x-request-id': 'r-7' });
@@ -99,9 +99,7 @@ describe('caller-context forwarding (Erps forward_callers / Multiverses)', () =>
   const clientStorage = new AsyncLocalStorage<Universe>();
 
   async function callFromUniverses(client: ErpsClient): Promise<string[]> {
-    return Promise.all(
-      ['A', 'B', 'C'].map((universe) => clientStorage.run({ universe }, () => firstValueFrom(client.send<string>('universe', {})))),
-    );
+    return Promise.all(['A', 'B', 'C'].map((universe) => clientStorage.run({ universe }, () => firstValueFrom(client.send<string>('universe', {})))));
   }
 
   it('each concurrent universe sees only its own value; without a value, the listen() context', async () => {

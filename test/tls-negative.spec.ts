@@ -11,9 +11,7 @@ import { calcClient, RunningServer, startCalcServer } from './support/apps';
 import { testCertificates } from './support/certs';
 
 const hello = encodeFrame(FrameType.HELLO, 0, 0, encodeHello({ wireVersion: WIRE_VERSION, codec: 'msgpack', features: 0, identifier: 'calc', version: '1.2.0' }));
-const sumCall = Buffer.concat([
-  encodeFrame(FrameType.CALL, 0, 1, Buffer.concat([encodeMessagePrefix(Buffer.from('sum'), null), createCodec('msgpack').encode([1, 2])])),
-]);
+const sumCall = Buffer.concat([encodeFrame(FrameType.CALL, 0, 1, Buffer.concat([encodeMessagePrefix(Buffer.from('sum'), null), createCodec('msgpack').encode([1, 2])]))]);
 
 /** Resolves with what happened to a raw socket: closed without a reply, or got bytes back. */
 function outcome(socket: net.Socket): Promise<{ received: number; error?: string }> {
@@ -77,7 +75,10 @@ describe('mutual TLS refuses bad peers while serving good ones', () => {
     await underAttack(async () => {
       const mallory = await calcClient(running.port, { reconnect: false }, certs.untrustedClient);
       try {
-        const err = await mallory.connect().then(() => undefined, (e: unknown) => e);
+        const err = await mallory.connect().then(
+          () => undefined,
+          (e: unknown) => e,
+        );
         expect(err).toBeInstanceOf(ErpsError);
         expect(err).toBeInstanceOf(ErpsTlsError);
         await expect(firstValueFrom(mallory.send('sum', [1]))).rejects.toBeInstanceOf(ErpsError);

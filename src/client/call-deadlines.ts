@@ -56,7 +56,7 @@ export class CallDeadlines<T extends Expiring> {
   /** Forgets every entry and stops the timer (the connection is gone). */
   clear(): void {
     for (const list of this.lists.values()) {
-      for (let entry = list.head; entry !== null; ) {
+      for (let entry = list.head; entry !== null;) {
         const next = entry.nextExpiring;
         entry.prevExpiring = null;
         entry.nextExpiring = null;

@@ -191,10 +191,7 @@ export class ClientLink {
   }
 
   private onClose(reason: Error | undefined): void {
-    const lost = new ErpsConnectionLostError(
-      reason ? `Erps connection lost while the call was in flight: ${describeError(reason)}` : undefined,
-      reason,
-    );
+    const lost = new ErpsConnectionLostError(reason ? `Erps connection lost while the call was in flight: ${describeError(reason)}` : undefined, reason);
     this.failAll(lost);
     this.events.closed(this, reason);
   }

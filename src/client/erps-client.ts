@@ -64,7 +64,12 @@ export class ErpsClient extends ClientProxy {
     const config = resolveClientConfig(options);
     this.config = config;
     if (config.transport === 'tcp') new Logger('ErpsClient').warn('ErpsClient uses transport "tcp": no encryption, no peer identity. For development only.');
-    this.channel = new Channel(config, (pattern, data) => this.pushSubject.next({ pattern, data }), (status) => this._status$.next(status), connector);
+    this.channel = new Channel(
+      config,
+      (pattern, data) => this.pushSubject.next({ pattern, data }),
+      (status) => this._status$.next(status),
+      connector,
+    );
     if (config.tls !== undefined) this.reloader = new TlsReloader('ErpsClient', options.tls, (secure) => (config.tls = { ...config.tls, ...secure }));
     this.watchTls();
     this.mapsReplies =

@@ -46,9 +46,7 @@ export class FrameCompressor {
 
   decompress(body: Buffer, maxFrameBytes: number): Buffer {
     try {
-      return this.algorithm === 'brotli'
-        ? zlib.brotliDecompressSync(body, { maxOutputLength: maxFrameBytes })
-        : zlib.inflateRawSync(body, { maxOutputLength: maxFrameBytes });
+      return this.algorithm === 'brotli' ? zlib.brotliDecompressSync(body, { maxOutputLength: maxFrameBytes }) : zlib.inflateRawSync(body, { maxOutputLength: maxFrameBytes });
     } catch (err) {
       if ((err as { code?: string }).code === 'ERR_BUFFER_TOO_LARGE' || err instanceof RangeError) {
         throw new ErpsFrameTooLargeError(maxFrameBytes + 1, maxFrameBytes);

@@ -57,7 +57,11 @@ export class Dispatcher {
     if (this.options.authorize === undefined && this.options.forwardContext === undefined) return this.runCall(handler, message, reply);
     this.whenAuthorized(message, 'call', (allowed) => {
       if (!allowed) return reply.error(errorReply('ERPS_FORBIDDEN', `peer ${describePeer(message.session.info)} may not call "${message.pattern}"`));
-      this.inCallerContext(message.meta, () => this.runCall(handler, message, reply), (reason) => reply.error(errorReply('ERPS_CODEC', reason)));
+      this.inCallerContext(
+        message.meta,
+        () => this.runCall(handler, message, reply),
+        (reason) => reply.error(errorReply('ERPS_CODEC', reason)),
+      );
     });
   }
 

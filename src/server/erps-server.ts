@@ -68,7 +68,10 @@ export class ErpsServer extends Server<ErpsServerEvents, ErpsServerStatus> imple
     } catch (err) {
       return callback(err);
     }
-    listening.then(() => callback(), (err: unknown) => callback(err));
+    listening.then(
+      () => callback(),
+      (err: unknown) => callback(err),
+    );
   }
 
   /** The bound address after listen(); `port` is the real port when 0 was asked for. */

@@ -220,9 +220,7 @@ export class ServerSession implements ErpsPushChannel {
     }
     const target = this.host.findCallHandler(message.pattern);
     if (target === null) {
-      reply.error(
-        errorReply('ERPS_NO_HANDLER', `There is no matching message handler defined in the remote service for pattern "${message.pattern}".`),
-      );
+      reply.error(errorReply('ERPS_NO_HANDLER', `There is no matching message handler defined in the remote service for pattern "${message.pattern}".`));
       return;
     }
     let input: DecodedInput;

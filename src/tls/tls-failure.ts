@@ -79,8 +79,7 @@ export interface TlsFailure {
 export function describeTlsFailure(source: string | (Error & { code?: unknown; reason?: unknown })): TlsFailure {
   const code = typeof source === 'string' ? source : typeof source.code === 'string' ? source.code : undefined;
   const kind: TlsFailureKind = (code !== undefined ? VERIFY_KINDS[code] : undefined) ?? 'tls-error';
-  const detail =
-    typeof source === 'string' ? undefined : typeof source.reason === 'string' ? source.reason : stripOpenSslNoise(source.message);
+  const detail = typeof source === 'string' ? undefined : typeof source.reason === 'string' ? source.reason : stripOpenSslNoise(source.message);
   const said = SENTENCES[kind];
   const message = kind === 'tls-error' && detail !== undefined ? `${said}: ${detail}` : said;
   return { kind, message: code !== undefined ? `${message} (${code})` : message, code };

@@ -114,9 +114,7 @@ export function assertUsable(material: TlsMaterial, owner: string): void {
 
 /** Node TLS options from loaded material (`crl` only when there is one). */
 export function secureOptions(material: TlsMaterial): { ca: Pem; cert: Pem; key: Pem; crl?: Pem } {
-  return material.crl === undefined
-    ? { ca: material.ca, cert: material.cert, key: material.key }
-    : { ca: material.ca, cert: material.cert, key: material.key, crl: material.crl };
+  return material.crl === undefined ? { ca: material.ca, cert: material.cert, key: material.key } : { ca: material.ca, cert: material.cert, key: material.key, crl: material.crl };
 }
 
 /**

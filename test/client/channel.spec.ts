@@ -14,7 +14,12 @@ function channelWith(options: Partial<ErpsClientOptions> = {}): { channel: Chann
   const statuses: ErpsClientStatus[] = [];
   const reconnecting: ErpsReconnectingEvent[] = [];
   const config = resolveClientConfig({ transport: 'tcp', port: 4000, keepaliveMs: 0, reconnect: { minDelayMs: 100, maxDelayMs: 1000 }, ...options });
-  const channel = new Channel(config, () => undefined, (status) => statuses.push(status), connector.connect);
+  const channel = new Channel(
+    config,
+    () => undefined,
+    (status) => statuses.push(status),
+    connector.connect,
+  );
   channel.on('reconnecting', (event) => reconnecting.push(event));
   return { channel, connector, statuses, reconnecting };
 }

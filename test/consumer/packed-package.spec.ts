@@ -91,7 +91,17 @@ describe('the packed package, installed in consumer apps', () => {
   });
 
   it('ships the CommonJS build, its ESM entry points and typings, without source maps or sources', () => {
-    for (const file of ['dist/index.js', 'dist/index.mjs', 'dist/index.d.ts', 'dist/index.d.mts', 'dist/testing/index.js', 'dist/testing/index.mjs', 'dist/testing/index.d.mts', 'package.json', 'README.md']) {
+    for (const file of [
+      'dist/index.js',
+      'dist/index.mjs',
+      'dist/index.d.ts',
+      'dist/index.d.mts',
+      'dist/testing/index.js',
+      'dist/testing/index.mjs',
+      'dist/testing/index.d.mts',
+      'package.json',
+      'README.md',
+    ]) {
       expect(packed).toContain(file);
     }
     expect(packed.filter((file) => file.endsWith('.map') || file.startsWith('src/') || file.startsWith('test/'))).toEqual([]);

@@ -5,7 +5,7 @@ import { testCertificates } from '../support/certs';
 import { rawTlsSocket } from '../support/raw-tls';
 
 describe('connection hand-overs', () => {
-  it('a PUSH right behind WELCOME (pushed from the server\'s connection event) reaches the client, which stays healthy', async () => {
+  it("a PUSH right behind WELCOME (pushed from the server's connection event) reaches the client, which stays healthy", async () => {
     const running = await startCalcServer();
     running.server.on('connection', (info: ErpsSessionInfo) => running.server.push(info.connectionId, 'welcome', `hi ${info.peer?.cn}`));
     const client = await calcClient(running.port);

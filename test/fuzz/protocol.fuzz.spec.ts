@@ -9,7 +9,20 @@ import { splitMeta } from '../../src/protocol/headers';
 /** `npm test` runs a few hundred cases per property; `npm run fuzz` runs 100,000. */
 const numRuns = Number(process.env.FUZZ_RUNS ?? 300);
 const MAX_FRAME = 4096;
-const TYPES = [FrameType.HELLO, FrameType.WELCOME, FrameType.REJECT, FrameType.CALL, FrameType.CAST, FrameType.REPLY, FrameType.ERROR, FrameType.CANCEL, FrameType.PUSH, FrameType.PING, FrameType.PONG, FrameType.GOAWAY];
+const TYPES = [
+  FrameType.HELLO,
+  FrameType.WELCOME,
+  FrameType.REJECT,
+  FrameType.CALL,
+  FrameType.CAST,
+  FrameType.REPLY,
+  FrameType.ERROR,
+  FrameType.CANCEL,
+  FrameType.PUSH,
+  FrameType.PING,
+  FrameType.PONG,
+  FrameType.GOAWAY,
+];
 
 /** Runs `fn`; anything thrown must be one of ours. */
 function onlyErpsErrors(fn: () => void): void {
@@ -100,7 +113,10 @@ describe('fuzz: payload codecs', () => {
 
   it.each(['msgpack', 'json'] as const)('%s: random bytes decode or fail with ErpsCodecError', (name) => {
     const codec = createCodec(name);
-    fc.assert(fc.property(fc.uint8Array({ maxLength: 500 }), (bytes) => onlyErpsErrors(() => codec.decode(Buffer.from(bytes)))), { numRuns });
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 500 }), (bytes) => onlyErpsErrors(() => codec.decode(Buffer.from(bytes)))),
+      { numRuns },
+    );
   });
 
   it.each(['msgpack', 'json'] as const)('%s: a payload read in place between other bytes decodes exactly as it does alone', (name) => {
@@ -131,7 +147,13 @@ describe('fuzz: payload codecs', () => {
     const codec = createCodec(name);
     const hostileKey = fc.constantFrom('__proto__', 'constructor', 'prototype', 'polluted', 'toString', 'a');
     const hostile = fc.letrec((tie) => ({
-      node: fc.oneof({ depthSize: 'small' }, fc.constant({ polluted: true }), fc.dictionary(hostileKey, tie('node'), { maxKeys: 4 }), fc.array(tie('node'), { maxLength: 3 }), fc.integer()),
+      node: fc.oneof(
+        { depthSize: 'small' },
+        fc.constant({ polluted: true }),
+        fc.dictionary(hostileKey, tie('node'), { maxKeys: 4 }),
+        fc.array(tie('node'), { maxLength: 3 }),
+        fc.integer(),
+      ),
     })).node;
     fc.assert(
       fc.property(hostile, (value) => {

@@ -67,7 +67,11 @@ describe('certificate rotation, revocation and validity', () => {
 
     await expect(firstValueFrom(before.send('sum', [2]))).resolves.toBe(2); // the old connection is kept
     const bob2 = await issueCertificate(ca2, { cn: 'bob' });
-    const after = await calcClient(running.port, { reconnect: false }, { caFile: pki.write('ca2.crt', ca2.cert), certFile: pki.write('bob2.crt', bob2.cert), keyFile: pki.write('bob2.key', bob2.key) });
+    const after = await calcClient(
+      running.port,
+      { reconnect: false },
+      { caFile: pki.write('ca2.crt', ca2.cert), certFile: pki.write('bob2.crt', bob2.cert), keyFile: pki.write('bob2.key', bob2.key) },
+    );
     open.push(after);
     await expect(firstValueFrom(after.send('whoami', {}))).resolves.toMatchObject({ cn: 'bob' });
     expect(after.unwrap<TLSSocket>().getPeerCertificate().serialNumber).not.toBe(oldSerial);

@@ -56,7 +56,10 @@ describe('decode budgets', () => {
       const payloads = [
         new Packr({ structuredClone: true }).pack(cyclic),
         new Packr({ structuredClone: true }).pack(laughs),
-        new Packr({ useRecords: true }).pack([{ a: 1, b: 2 }, { a: 3, b: 4 }]),
+        new Packr({ useRecords: true }).pack([
+          { a: 1, b: 2 },
+          { a: 3, b: 4 },
+        ]),
       ];
       const peer = await rawPeer(running.port);
       peer.write(rawFrames.hello());

@@ -13,7 +13,12 @@ describe('resource limits', () => {
     const client = await clientFor(running);
     try {
       const results = await Promise.all(
-        Array.from({ length: 8 }, () => firstValueFrom(client.send('slow', 100)).then((v) => v, (e: { code?: string }) => e.code)),
+        Array.from({ length: 8 }, () =>
+          firstValueFrom(client.send('slow', 100)).then(
+            (v) => v,
+            (e: { code?: string }) => e.code,
+          ),
+        ),
       );
       expect(results.filter((r) => r === 'done')).toHaveLength(5);
       expect(results.filter((r) => r === 'ERPS_BUSY')).toHaveLength(3);

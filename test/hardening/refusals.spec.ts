@@ -30,7 +30,12 @@ describe('refused connections say why, on the client and in the server log', () 
     revoked = await issueCertificate(ca, { cn: 'revoked' });
     const server = await issueCertificate(ca, { cn: 'localhost', kind: 'server', dns: ['localhost'], ips: ['127.0.0.1'] });
     running = await startFeaturesServer({
-      tls: { caFile: write('ca.crt', ca.cert), certFile: write('server.crt', server.cert), keyFile: write('server.key', server.key), crlFile: write('ca.crl', await createCrl(ca, [revoked.serialNumber])) },
+      tls: {
+        caFile: write('ca.crt', ca.cert),
+        certFile: write('server.crt', server.cert),
+        keyFile: write('server.key', server.key),
+        crlFile: write('ca.crl', await createCrl(ca, [revoked.serialNumber])),
+      },
     });
     // The server logs through Nest's Logger (silenced in tests): listen where it writes.
     const logger = (running.server as unknown as { logger: { warn(message: string): void } }).logger;
@@ -58,14 +63,22 @@ describe('refused connections say why, on the client and in the server log', () 
       reconnect: false,
     });
     try {
-      return await client.connect().then(() => new Error('connected'), (err: Error) => err);
+      return await client.connect().then(
+        () => new Error('connected'),
+        (err: Error) => err,
+      );
     } finally {
       await client.close();
     }
   }
 
   it.each([
-    ['an expired client certificate', () => issueCertificate(ca, { cn: 'old', notBefore: new Date(Date.now() - 10 * DAY), notAfter: new Date(Date.now() - DAY) }), 'expired', /certificate has expired/],
+    [
+      'an expired client certificate',
+      () => issueCertificate(ca, { cn: 'old', notBefore: new Date(Date.now() - 10 * DAY), notAfter: new Date(Date.now() - DAY) }),
+      'expired',
+      /certificate has expired/,
+    ],
     ['a client certificate from an unknown CA', async () => issueCertificate(await createCertificateAuthority('stranger CA'), { cn: 'mallory' }), 'unknown-ca', /unknown CA/],
     ['a revoked client certificate', async () => revoked, 'revoked', /certificate is revoked/],
     ['a certificate for servers used by a client', () => issueCertificate(ca, { cn: 'server-only', kind: 'server', dns: ['x'] }), 'wrong-purpose', /wrong purpose/],
@@ -118,7 +131,9 @@ describe('refusal log and TLS failure words', () => {
   });
 
   it("strips OpenSSL's error-queue prefix and source file", () => {
-    expect(stripOpenSslNoise('804C0CF7167F0000:error:0A00010B:SSL routines:ssl3_get_record:wrong version number:../deps/openssl/openssl/ssl/record/ssl3_record.c:350:')).toBe('wrong version number');
+    expect(stripOpenSslNoise('804C0CF7167F0000:error:0A00010B:SSL routines:ssl3_get_record:wrong version number:../deps/openssl/openssl/ssl/record/ssl3_record.c:350:')).toBe(
+      'wrong version number',
+    );
     expect(stripOpenSslNoise('socket hang up')).toBe('socket hang up');
     expect(describeTlsFailure('CERT_HAS_EXPIRED')).toEqual({ kind: 'expired', code: 'CERT_HAS_EXPIRED', message: 'the certificate has expired (CERT_HAS_EXPIRED)' });
   });

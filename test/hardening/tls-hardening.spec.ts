@@ -195,7 +195,12 @@ describe('TLS hardening', () => {
     /** The error connect() fails with against a server presenting `serverTls`; a typed error keeps its cause. */
     async function connectError(serverTls: TlsIdentity): Promise<{ error: unknown; causeCode: unknown }> {
       const running = await server({ tls: serverTls });
-      const error = await client(running.port).connect().then(() => undefined, (e: unknown) => e);
+      const error = await client(running.port)
+        .connect()
+        .then(
+          () => undefined,
+          (e: unknown) => e,
+        );
       expect(running.probe.calls).toEqual([]);
       expect(running.server.stats().connections).toBe(0);
       return { error, causeCode: ((error as Error | undefined)?.cause as { code?: unknown } | undefined)?.code };
@@ -230,13 +235,38 @@ describe('TLS hardening', () => {
     const withCode = (code: string, extra: object = {}): Error => Object.assign(new Error(`failure ${code}`), { code, ...extra });
 
     it.each([
-      'UNABLE_TO_GET_ISSUER_CERT', 'UNABLE_TO_GET_CRL', 'UNABLE_TO_DECRYPT_CERT_SIGNATURE', 'UNABLE_TO_DECRYPT_CRL_SIGNATURE',
-      'UNABLE_TO_DECODE_ISSUER_PUBLIC_KEY', 'CERT_SIGNATURE_FAILURE', 'CRL_SIGNATURE_FAILURE', 'CERT_NOT_YET_VALID', 'CERT_HAS_EXPIRED',
-      'CRL_NOT_YET_VALID', 'CRL_HAS_EXPIRED', 'ERROR_IN_CERT_NOT_BEFORE_FIELD', 'ERROR_IN_CERT_NOT_AFTER_FIELD',
-      'ERROR_IN_CRL_LAST_UPDATE_FIELD', 'ERROR_IN_CRL_NEXT_UPDATE_FIELD', 'OUT_OF_MEM', 'DEPTH_ZERO_SELF_SIGNED_CERT',
-      'SELF_SIGNED_CERT_IN_CHAIN', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'CERT_CHAIN_TOO_LONG',
-      'CERT_REVOKED', 'INVALID_CA', 'PATH_LENGTH_EXCEEDED', 'INVALID_PURPOSE', 'CERT_UNTRUSTED', 'CERT_REJECTED', 'HOSTNAME_MISMATCH',
-      'UNSPECIFIED', 'ERR_TLS_CERT_ALTNAME_INVALID', 'ERR_SSL_TLSV1_ALERT_UNKNOWN_CA', 'ERR_OSSL_EVP_BAD_DECRYPT',
+      'UNABLE_TO_GET_ISSUER_CERT',
+      'UNABLE_TO_GET_CRL',
+      'UNABLE_TO_DECRYPT_CERT_SIGNATURE',
+      'UNABLE_TO_DECRYPT_CRL_SIGNATURE',
+      'UNABLE_TO_DECODE_ISSUER_PUBLIC_KEY',
+      'CERT_SIGNATURE_FAILURE',
+      'CRL_SIGNATURE_FAILURE',
+      'CERT_NOT_YET_VALID',
+      'CERT_HAS_EXPIRED',
+      'CRL_NOT_YET_VALID',
+      'CRL_HAS_EXPIRED',
+      'ERROR_IN_CERT_NOT_BEFORE_FIELD',
+      'ERROR_IN_CERT_NOT_AFTER_FIELD',
+      'ERROR_IN_CRL_LAST_UPDATE_FIELD',
+      'ERROR_IN_CRL_NEXT_UPDATE_FIELD',
+      'OUT_OF_MEM',
+      'DEPTH_ZERO_SELF_SIGNED_CERT',
+      'SELF_SIGNED_CERT_IN_CHAIN',
+      'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+      'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+      'CERT_CHAIN_TOO_LONG',
+      'CERT_REVOKED',
+      'INVALID_CA',
+      'PATH_LENGTH_EXCEEDED',
+      'INVALID_PURPOSE',
+      'CERT_UNTRUSTED',
+      'CERT_REJECTED',
+      'HOSTNAME_MISMATCH',
+      'UNSPECIFIED',
+      'ERR_TLS_CERT_ALTNAME_INVALID',
+      'ERR_SSL_TLSV1_ALERT_UNKNOWN_CA',
+      'ERR_OSSL_EVP_BAD_DECRYPT',
     ])('verification or OpenSSL code %s: ErpsTlsError, original error as cause', (code) => {
       const original = withCode(code);
       const classified = classifyDialError(original, 'here:1');

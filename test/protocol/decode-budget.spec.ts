@@ -21,14 +21,39 @@ describe('msgpack decode budget', () => {
 
   it('passes everything the codec itself encodes, Maps, Sets, Errors, Dates, BigInts and typed arrays included', () => {
     const values: unknown[] = [
-      null, undefined, true, 1, -1, 2 ** 40, 1.5, 'x'.repeat(300), Buffer.alloc(70_000, 1), [], {}, [[[]]],
-      new Map<unknown, unknown>([['a', 1], [2, new Map([[3, [4]]])]]), new Set([1, 'two']), new Error('boom'), /re/g,
-      new Date(12345), 2n ** 100n, 10n, new Float64Array([1, 2]), new Uint8Array([3]), { a: [undefined, { b: null }] },
+      null,
+      undefined,
+      true,
+      1,
+      -1,
+      2 ** 40,
+      1.5,
+      'x'.repeat(300),
+      Buffer.alloc(70_000, 1),
+      [],
+      {},
+      [[[]]],
+      new Map<unknown, unknown>([
+        ['a', 1],
+        [2, new Map([[3, [4]]])],
+      ]),
+      new Set([1, 'two']),
+      new Error('boom'),
+      /re/g,
+      new Date(12345),
+      2n ** 100n,
+      10n,
+      new Float64Array([1, 2]),
+      new Uint8Array([3]),
+      { a: [undefined, { b: null }] },
     ];
     for (const value of values) expect(msgpackRefusal(codec.encode(value))).toBeUndefined();
-    fc.assert(fc.property(fc.anything({ withMap: true, withSet: true, withDate: true, withTypedArray: true, withBigInt: true }), (value) => {
-      expect(msgpackRefusal(codec.encode(value))).toBeUndefined();
-    }), { numRuns });
+    fc.assert(
+      fc.property(fc.anything({ withMap: true, withSet: true, withDate: true, withTypedArray: true, withBigInt: true }), (value) => {
+        expect(msgpackRefusal(codec.encode(value))).toBeUndefined();
+      }),
+      { numRuns },
+    );
   });
 
   it('counts every value: an array of N items is N + 1, a map of N entries 2N + 1', () => {
@@ -76,7 +101,10 @@ describe('msgpack decode budget', () => {
     for (let level = 0; level < 28; level++) shared = [shared, shared];
     expect(() => codec.decode(new Packr({ structuredClone: true }).pack(shared))).toThrow(/extension type 0x(69|70)/);
 
-    const records = new Packr({ useRecords: true }).pack([{ a: 1, b: 2 }, { a: 3, b: 4 }]);
+    const records = new Packr({ useRecords: true }).pack([
+      { a: 1, b: 2 },
+      { a: 3, b: 4 },
+    ]);
     expect(msgpackRefusal(records)).toMatch(/extension type 0x72/);
     const bundled = new Packr({ bundleStrings: true, useRecords: false }).pack({ text: 'x'.repeat(100) });
     expect(msgpackRefusal(bundled)).toMatch(/extension type 0x62/);
@@ -90,16 +118,19 @@ describe('msgpack decode budget', () => {
   });
 
   it('random bytes: the scan either passes or refuses with ErpsCodecError, and what it passes msgpackr can read', () => {
-    fc.assert(fc.property(fc.uint8Array({ maxLength: 300 }), (raw) => {
-      const bytes = Buffer.from(raw);
-      if (bytes.length === 0) return;
-      if (msgpackRefusal(bytes) !== undefined) return;
-      try {
-        codec.decode(bytes);
-      } catch (err) {
-        expect(err).toBeInstanceOf(ErpsCodecError);
-      }
-    }), { numRuns });
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 300 }), (raw) => {
+        const bytes = Buffer.from(raw);
+        if (bytes.length === 0) return;
+        if (msgpackRefusal(bytes) !== undefined) return;
+        try {
+          codec.decode(bytes);
+        } catch (err) {
+          expect(err).toBeInstanceOf(ErpsCodecError);
+        }
+      }),
+      { numRuns },
+    );
   });
 });
 
@@ -139,9 +170,12 @@ describe('JSON decode budget', () => {
 
   it('never refuses what fits: random JSON values within the budget decode as they were', () => {
     const codec = createCodec('json');
-    fc.assert(fc.property(fc.jsonValue({ maxDepth: 8 }), (value) => {
-      // (the codec drops __proto__ keys on purpose)
-      expect(codec.decode(codec.encode(value))).toEqual(JSON.parse(JSON.stringify(value), (key, v: unknown) => (key === '__proto__' ? undefined : v)));
-    }), { numRuns });
+    fc.assert(
+      fc.property(fc.jsonValue({ maxDepth: 8 }), (value) => {
+        // (the codec drops __proto__ keys on purpose)
+        expect(codec.decode(codec.encode(value))).toEqual(JSON.parse(JSON.stringify(value), (key, v: unknown) => (key === '__proto__' ? undefined : v)));
+      }),
+      { numRuns },
+    );
   });
 });

@@ -100,7 +100,10 @@ describe('codecs', () => {
     const codec = createCodec(name);
     const value = { a: 1, list: [1, 'two', null, { deep: true }], text: 'émoji 🎉' };
     expect(codec.decode(codec.encode(value))).toEqual(value);
-    const hostile = name === 'json' ? Buffer.from('{"__proto__":{"polluted":true},"constructor":{"prototype":{"polluted":true}}}') : createCodec('msgpack').encode(JSON.parse('{"__proto__":{"polluted":true}}'));
+    const hostile =
+      name === 'json'
+        ? Buffer.from('{"__proto__":{"polluted":true},"constructor":{"prototype":{"polluted":true}}}')
+        : createCodec('msgpack').encode(JSON.parse('{"__proto__":{"polluted":true}}'));
     const decoded = codec.decode(hostile) as Record<string, unknown>;
     expect(({} as Record<string, unknown>).polluted).toBeUndefined();
     expect(Object.getPrototypeOf(decoded)).toBe(Object.prototype);

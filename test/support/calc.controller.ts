@@ -44,7 +44,10 @@ export class CalcController {
   @MessagePattern({ cmd: 'count', version: 1 })
   count(@Payload() n: number): Observable<number> {
     this.probe.calls.push('count');
-    return interval(1).pipe(take(n), map((i) => i + 1));
+    return interval(1).pipe(
+      take(n),
+      map((i) => i + 1),
+    );
   }
 
   @MessagePattern('echo')

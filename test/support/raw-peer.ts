@@ -11,8 +11,7 @@ export const rawFrames = {
   hello: (identifier = 'calc', version = '1.2.0'): Buffer =>
     encodeFrame(FrameType.HELLO, 0, 0, encodeHello({ wireVersion: WIRE_VERSION, codec: 'msgpack', features: 0, identifier, version })),
   /** A CALL whose payload is `payload` as it is (already msgpack bytes). */
-  call: (id: number, pattern: string, payload: Buffer): Buffer =>
-    encodeFrame(FrameType.CALL, 0, id, Buffer.concat([encodeMessagePrefix(Buffer.from(pattern), null), payload])),
+  call: (id: number, pattern: string, payload: Buffer): Buffer => encodeFrame(FrameType.CALL, 0, id, Buffer.concat([encodeMessagePrefix(Buffer.from(pattern), null), payload])),
   callValue: (id: number, pattern: string, value: unknown): Buffer => rawFrames.call(id, pattern, createCodec('msgpack').encode(value)),
   /** A header alone, announcing `bodyLength` bytes. */
   header: (type: number, bodyLength: number, id = 0): Buffer => {

@@ -39,7 +39,9 @@ export async function startUsersGateway(erps: ErpsClientOptions, logger: LoggerS
   })
   class UsersGatewayModule {}
 
-  const moduleRef = await Test.createTestingModule({ imports: [UsersGatewayModule] }).setLogger(logger).compile();
+  const moduleRef = await Test.createTestingModule({ imports: [UsersGatewayModule] })
+    .setLogger(logger)
+    .compile();
   const app = moduleRef.createNestApplication();
   await app.listen(0, '127.0.0.1');
   return { app, url: urlOf(app) };

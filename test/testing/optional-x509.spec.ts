@@ -46,11 +46,7 @@ afterEach(() => {
 describe('nestjs-erps/testing without @peculiar/x509', () => {
   it('imports, and each certificate helper rejects with an ErpsConfigError naming the package', async () => {
     const testing = testingWhere('@peculiar/x509', moduleNotFound('@peculiar/x509'));
-    for (const attempt of [
-      () => testing.createCertificateAuthority('ca'),
-      () => testing.issueCertificate({} as never, { cn: 'alice' }),
-      () => testing.createCrl({} as never, []),
-    ]) {
+    for (const attempt of [() => testing.createCertificateAuthority('ca'), () => testing.issueCertificate({} as never, { cn: 'alice' }), () => testing.createCrl({} as never, [])]) {
       const error = await attempt().then(
         () => undefined,
         (err: unknown) => err,
