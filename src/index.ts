@@ -31,6 +31,7 @@ export type { ErpsSessionInfo, ErpsHeaders, ErpsContextArgs } from './server/erp
 export { ErpsClient } from './client/erps-client.js';
 export type { ErpsClientStatus, ErpsCallOptions, ErpsReconnectingEvent, ErpsClientEvents, ErpsClientStats } from './client/erps-client.js';
 export type { Connector } from './client/connector.js';
+export type { DialOptions, Dialled } from './client/dial.js';
 export type { EndpointState } from './client/endpoint.js';
 export type { ErpsClientOptions, ErpsReconnectOptions } from './client/erps-client-options.js';
 export type { ErpsTlsOptions } from './tls/tls-options.js';

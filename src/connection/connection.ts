@@ -1,8 +1,14 @@
+/*
+ * Over 300 lines on purpose: ErpsConnection is one socket's whole life (reading frames, writing with flow control,
+ * the heartbeat, closing once), and each of those reacts to the others' state on the same socket events. The logic
+ * that stands alone lives beside it: FrameDecoder, FrameQueue, Heartbeat, ByteBudget.
+ */
 import type { Duplex } from 'node:stream';
 import { ErpsConnectionLostError, ErpsError, ErpsProtocolError, ErpsSlowConsumerError, describeError } from '../errors/index.js';
 import { Frame, FrameDecoder, FrameFlags, FrameType, HANDSHAKE_MAX_FRAME_BYTES, PartialFrameBudget } from '../protocol/frame.js';
 import { FrameCompressor } from './compression.js';
 import { FrameQueue } from './frame-queue.js';
+import { Heartbeat } from './heartbeat.js';
 import { CONNECTION_DEFAULTS } from '../config/defaults.js';
 
 export interface ConnectionOptions {
@@ -67,12 +73,7 @@ export class ErpsConnection {
   /** write() said the socket has enough: frames wait in `queue` until 'drain'. */
   private awaitingDrain = false;
   private closedFlag = false;
-  /** When the peer last answered a PING (or the connection opened). Other traffic does not count: see onHeartbeat. */
-  private lastPongAt = Date.now();
-  private nextPingAt = 0;
-  private heartbeat: NodeJS.Timeout | undefined;
-  private readonly keepaliveMs: number;
-  private readonly deadAfterMs: number;
+  private readonly heartbeat: Heartbeat | undefined;
   private handlers: ConnectionHandlers;
   private compressor: FrameCompressor | undefined;
   private held: { frames: Frame[]; closed: boolean; reason: Error | undefined } | undefined;
@@ -105,14 +106,20 @@ export class ErpsConnection {
     this.slowConsumerTimeoutMs = resolved.slowConsumerTimeoutMs;
     this.frameTimeoutMs = resolved.frameTimeoutMs;
     this.decoder = new FrameDecoder((frame) => this.receive(frame), Math.min(HANDSHAKE_MAX_FRAME_BYTES, this.maxFrameBytes), partialFrames);
-    this.keepaliveMs = options.keepaliveMs ?? 0;
-    this.deadAfterMs = this.keepaliveMs * resolved.maxMissedPings;
     socket.on('data', this.onData);
     socket.on('error', this.onError);
     socket.on('close', this.onSocketClose);
     socket.on('end', this.onEnd);
     socket.on('drain', this.onDrain);
-    if (this.keepaliveMs > 0) this.startHeartbeat();
+    const keepaliveMs = resolved.keepaliveMs;
+    if (keepaliveMs > 0) {
+      this.heartbeat = new Heartbeat(
+        keepaliveMs,
+        resolved.maxMissedPings,
+        () => this.send(FrameType.PING, 0, 0),
+        (silentFor) => this.close(new ErpsConnectionLostError(`peer answered no PING for ${silentFor} ms (keepalive ${keepaliveMs} ms): declared dead`)),
+      );
+    }
   }
 
   get closed(): boolean {
@@ -292,7 +299,7 @@ export class ErpsConnection {
       return;
     }
     if (frame.type === FrameType.PONG) {
-      this.lastPongAt = Date.now();
+      this.heartbeat?.pong();
       return;
     }
     this.handlers.onFrame(frame);
@@ -352,7 +359,7 @@ export class ErpsConnection {
     this.closedFlag = true;
     this.decoder.stop();
     this.queue.clear();
-    clearTimeout(this.heartbeat);
+    this.heartbeat?.stop();
     clearTimeout(this.slowConsumerTimer);
     clearTimeout(this.frameTimer);
     if (this.held !== undefined) {
@@ -362,35 +369,4 @@ export class ErpsConnection {
     }
     this.handlers.onClose(reason);
   }
-
-  private startHeartbeat(): void {
-    this.nextPingAt = Date.now() + this.keepaliveMs;
-    this.scheduleHeartbeat();
-  }
-
-  private scheduleHeartbeat(): void {
-    const now = Date.now();
-    const wakeAt = Math.min(this.nextPingAt, this.lastPongAt + this.deadAfterMs);
-    this.heartbeat = setTimeout(this.onHeartbeat, Math.max(1, wakeAt - now));
-    this.heartbeat.unref();
-  }
-
-  /**
-   * Liveness is the peer answering our PINGs, not bytes arriving: a peer that keeps sending but never reads never
-   * sees our PINGs (they wait behind what it does not read), so it is dropped too.
-   */
-  private readonly onHeartbeat = (): void => {
-    if (this.closedFlag) return;
-    const now = Date.now();
-    const silentFor = now - this.lastPongAt;
-    if (silentFor >= this.deadAfterMs) {
-      this.close(new ErpsConnectionLostError(`peer answered no PING for ${silentFor} ms (keepalive ${this.keepaliveMs} ms): declared dead`));
-      return;
-    }
-    if (now >= this.nextPingAt) {
-      this.send(FrameType.PING, 0, 0);
-      this.nextPingAt = now + this.keepaliveMs;
-    }
-    this.scheduleHeartbeat();
-  };
 }
