@@ -248,21 +248,19 @@ export class Channel implements EndpointEvents {
   }
 
   private flushQueue(link: ClientLink): void {
-    const queue = this.queue;
-    this.queue = [];
-    for (const entry of queue) {
-      clearTimeout(entry.timer);
-      entry.start(link);
-    }
+    for (const entry of this.takeQueue()) entry.start(link);
   }
 
   private failQueue(err: Error): void {
+    for (const entry of this.takeQueue()) entry.fail(err);
+  }
+
+  /** Empties the queue: its entries, their timeouts cleared. */
+  private takeQueue(): QueuedCall[] {
     const queue = this.queue;
     this.queue = [];
-    for (const entry of queue) {
-      clearTimeout(entry.timer);
-      entry.fail(err);
-    }
+    for (const entry of queue) clearTimeout(entry.timer);
+    return queue;
   }
 
   private nextOutcome(): Promise<void> {

@@ -1,7 +1,7 @@
 /*
  * Over 300 lines on purpose: ErpsConnection is one socket's whole life (reading frames, writing with flow control,
  * the heartbeat, closing once), and each of those reacts to the others' state on the same socket events. The logic
- * that stands alone lives beside it: FrameDecoder, FrameQueue, Heartbeat, ByteBudget.
+ * that stands alone lives beside it: FrameDecoder, FrameQueue, Heartbeat, LazyDeadline, ByteBudget.
  */
 import type { Duplex } from 'node:stream';
 import { ErpsConnectionLostError, ErpsError, ErpsProtocolError, ErpsSlowConsumerError, describeError } from '../errors/index.js';
@@ -9,6 +9,7 @@ import { Frame, FrameDecoder, FrameFlags, FrameType, HANDSHAKE_MAX_FRAME_BYTES, 
 import { FrameCompressor } from './compression.js';
 import { FrameQueue } from './frame-queue.js';
 import { Heartbeat } from './heartbeat.js';
+import { LazyDeadline } from './lazy-deadline.js';
 import { CONNECTION_DEFAULTS } from '../config/defaults.js';
 
 export interface ConnectionOptions {
@@ -79,15 +80,12 @@ export class ErpsConnection {
   private held: { frames: Frame[]; closed: boolean; reason: Error | undefined } | undefined;
   private readonly maxFrameBytes: number;
   readonly maxWriteBufferBytes: number;
-  private readonly slowConsumerTimeoutMs: number;
-  private readonly frameTimeoutMs: number;
-  /** When the write buffer went above maxWriteBufferBytes; 0 while it is below. */
-  private congestedSince = 0;
-  private slowConsumerTimer: NodeJS.Timeout | undefined;
-  /** The incomplete frame being timed: framesCompleted when it started, and when. */
+  /** The write buffer went above maxWriteBufferBytes and has not drained since. */
+  private overSoftLimit = false;
+  private readonly slowConsumerDeadline: LazyDeadline;
+  /** The incomplete frame being timed: framesCompleted when it started. */
   private partialFrameMark = -1;
-  private partialFrameSince = 0;
-  private frameTimer: NodeJS.Timeout | undefined;
+  private readonly frameDeadline: LazyDeadline;
 
   /**
    * Until handshakeDone(), frames above HANDSHAKE_MAX_FRAME_BYTES are refused at their header. Bytes of frames split
@@ -103,8 +101,17 @@ export class ErpsConnection {
     this.handlers = handlers;
     this.maxFrameBytes = resolved.maxFrameBytes;
     this.maxWriteBufferBytes = resolved.maxWriteBufferBytes;
-    this.slowConsumerTimeoutMs = resolved.slowConsumerTimeoutMs;
-    this.frameTimeoutMs = resolved.frameTimeoutMs;
+    const { slowConsumerTimeoutMs, frameTimeoutMs } = resolved;
+    this.slowConsumerDeadline = new LazyDeadline(
+      slowConsumerTimeoutMs,
+      () => !this.closedFlag && this.overSoftLimit,
+      (overFor) => this.close(this.slowConsumer(this.writeBufferedBytes, `above maxWriteBufferBytes for ${overFor} ms (slowConsumerTimeoutMs ${slowConsumerTimeoutMs})`)),
+    );
+    this.frameDeadline = new LazyDeadline(
+      frameTimeoutMs,
+      () => !this.closedFlag && this.decoder.inFrame && this.partialFrameMark === this.decoder.framesCompleted,
+      (waited) => this.close(new ErpsProtocolError(`frame incomplete after ${waited} ms (frameTimeoutMs ${frameTimeoutMs}; ${this.decoder.bufferedBytes} bytes held)`)),
+    );
     this.decoder = new FrameDecoder((frame) => this.receive(frame), Math.min(HANDSHAKE_MAX_FRAME_BYTES, this.maxFrameBytes), partialFrames);
     socket.on('data', this.onData);
     socket.on('error', this.onError);
@@ -242,7 +249,7 @@ export class ErpsConnection {
   private readonly onDrain = (): void => {
     if (!this.awaitingDrain) return;
     this.awaitingDrain = false;
-    this.congestedSince = 0;
+    this.overSoftLimit = false;
     if (this.queue.frames > 0) this.flush();
   };
 
@@ -257,25 +264,10 @@ export class ErpsConnection {
       this.close(this.slowConsumer(buffered, `more than ${WRITE_BUFFER_HARD_FACTOR} × maxWriteBufferBytes`));
       return;
     }
-    if (this.congestedSince !== 0) return;
-    this.congestedSince = Date.now();
-    if (this.slowConsumerTimer === undefined) {
-      this.slowConsumerTimer = setTimeout(this.onSlowConsumerTimer, this.slowConsumerTimeoutMs);
-      this.slowConsumerTimer.unref();
-    }
+    if (this.overSoftLimit) return;
+    this.overSoftLimit = true;
+    this.slowConsumerDeadline.start();
   }
-
-  private readonly onSlowConsumerTimer = (): void => {
-    this.slowConsumerTimer = undefined;
-    if (this.closedFlag || this.congestedSince === 0) return;
-    const overFor = Date.now() - this.congestedSince;
-    if (overFor >= this.slowConsumerTimeoutMs) {
-      this.close(this.slowConsumer(this.writeBufferedBytes, `above maxWriteBufferBytes for ${overFor} ms (slowConsumerTimeoutMs ${this.slowConsumerTimeoutMs})`));
-      return;
-    }
-    this.slowConsumerTimer = setTimeout(this.onSlowConsumerTimer, this.slowConsumerTimeoutMs - overFor);
-    this.slowConsumerTimer.unref();
-  };
 
   private slowConsumer(buffered: number, why: string): ErpsSlowConsumerError {
     return new ErpsSlowConsumerError(
@@ -317,27 +309,11 @@ export class ErpsConnection {
     if (this.decoder.inFrame && this.partialFrameMark !== this.decoder.framesCompleted) this.timePartialFrame();
   };
 
-  /** A frame started in this read and did not complete: it has frameTimeoutMs to do so (one lazy timer). */
+  /** A frame started in this read and did not complete: it has frameTimeoutMs to do so. */
   private timePartialFrame(): void {
     this.partialFrameMark = this.decoder.framesCompleted;
-    this.partialFrameSince = Date.now();
-    if (this.frameTimer === undefined) {
-      this.frameTimer = setTimeout(this.onFrameTimer, this.frameTimeoutMs);
-      this.frameTimer.unref();
-    }
+    this.frameDeadline.start();
   }
-
-  private readonly onFrameTimer = (): void => {
-    this.frameTimer = undefined;
-    if (this.closedFlag || !this.decoder.inFrame || this.partialFrameMark !== this.decoder.framesCompleted) return;
-    const waited = Date.now() - this.partialFrameSince;
-    if (waited >= this.frameTimeoutMs) {
-      this.close(new ErpsProtocolError(`frame incomplete after ${waited} ms (frameTimeoutMs ${this.frameTimeoutMs}; ${this.decoder.bufferedBytes} bytes held)`));
-      return;
-    }
-    this.frameTimer = setTimeout(this.onFrameTimer, this.frameTimeoutMs - waited);
-    this.frameTimer.unref();
-  };
 
   private readonly onError = (err: Error): void => {
     this.finish(new ErpsConnectionLostError(`socket error: ${err.message}`, err));
@@ -360,8 +336,8 @@ export class ErpsConnection {
     this.decoder.stop();
     this.queue.clear();
     this.heartbeat?.stop();
-    clearTimeout(this.slowConsumerTimer);
-    clearTimeout(this.frameTimer);
+    this.slowConsumerDeadline.stop();
+    this.frameDeadline.stop();
     if (this.held !== undefined) {
       this.held.closed = true;
       this.held.reason = reason;
