@@ -1,3 +1,4 @@
+import type { ErpsTransportKind } from '../config/transport.js';
 import type { CodecName } from '../protocol/codec.js';
 import type { ErpsTlsOptions } from '../tls/tls-options.js';
 import type { CompressionOptions } from '../connection/compression.js';
@@ -21,7 +22,7 @@ export interface ErpsClientOptions {
    * 'tls' = mutual TLS (default); 'tcp' = plain TCP for development (logged as a warning);
    * 'local' = connect in-process to an ErpsServer with transport 'local' (no socket, no certificates).
    */
-  transport?: 'tls' | 'tcp' | 'local';
+  transport?: ErpsTransportKind;
   /** Under 'local': the server's `localName` (default: the identifier). */
   localName?: string;
   /** CA (to verify the server), client certificate and key, as PEM or files; plus any Node TLS client option. */

@@ -22,6 +22,7 @@ export interface ServerConfig {
   drainTimeoutMs: number;
   maxConnections: number;
   maxPartialFrameBytes: number;
+  /** Per connection; idleTimeoutMs 0 = no idle timeout. */
   limits: { maxInFlightPerConnection: number; idleTimeoutMs: number; maxDepth: number; maxElements: number };
   /** Compression this server allows (threshold in bytes); undefined = off. */
   compressionThreshold: number | undefined;

@@ -5,7 +5,7 @@
  */
 import type { Duplex } from 'node:stream';
 import { ErpsConnectionLostError, ErpsError, ErpsProtocolError, ErpsSlowConsumerError, describeError } from '../errors/index.js';
-import { Frame, FrameDecoder, FrameFlags, FrameType, HANDSHAKE_MAX_FRAME_BYTES, PartialFrameBudget } from '../protocol/frame.js';
+import { EMPTY, Frame, FrameDecoder, FrameFlags, FrameType, HANDSHAKE_MAX_FRAME_BYTES, PartialFrameBudget } from '../protocol/frame.js';
 import { FrameCompressor } from './compression.js';
 import { FrameQueue } from './frame-queue.js';
 import { Heartbeat } from './heartbeat.js';
@@ -51,7 +51,6 @@ export interface ConnectionHandlers {
   onClose(reason: Error | undefined): void;
 }
 
-const EMPTY = Buffer.alloc(0);
 /**
  * Frames queued in one tick leave in one write, except that a burst of this many frames (or bytes) is written
  * at once, so the peer starts on the first replies while later ones are still being produced (pipelining

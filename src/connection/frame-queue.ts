@@ -1,8 +1,7 @@
-import { HEADER_BYTES, writeHeader } from '../protocol/frame.js';
+import { EMPTY, HEADER_BYTES, writeHeader } from '../protocol/frame.js';
 
 /** Payloads larger than this are written as chunks of their own, never copied. */
 const INLINE_PAYLOAD_MAX = 16 * 1024;
-const EMPTY = Buffer.alloc(0);
 
 /**
  * Frames waiting for the next socket write. A frame is kept as its fields, not as a header buffer of its own:

@@ -1,6 +1,7 @@
 import { Packr } from 'msgpackr';
 import { ErpsCodecError, describeError } from '../errors/index.js';
 import { boxMaps, containsMap } from './msgpack-maps.js';
+import { EMPTY } from './frame.js';
 import { checkJsonBudget, checkMsgpackBudget, DecodeBudget, DEFAULT_MAX_DEPTH, DEFAULT_MAX_ELEMENTS } from './decode-budget.js';
 
 export type CodecName = 'msgpack' | 'json';
@@ -14,8 +15,6 @@ export interface PayloadCodec {
   /** Decodes `bytes` from `start` (default 0) to `end` (default its length); an empty range is `undefined`. */
   decode(bytes: Buffer, start?: number, end?: number): unknown;
 }
-
-const EMPTY = Buffer.alloc(0);
 
 /**
  * msgpack through msgpackr: objects as plain msgpack maps (decoded as objects), Maps as their own extension

@@ -70,7 +70,8 @@ export class Frame {
   }
 }
 
-const EMPTY = Buffer.alloc(0);
+/** The empty body: one shared Buffer of length 0. */
+export const EMPTY = Buffer.alloc(0);
 
 export function writeHeader(target: Buffer, offset: number, type: number, flags: number, id: number, bodyLength: number): void {
   target.writeUInt32BE(bodyLength, offset);

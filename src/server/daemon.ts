@@ -259,15 +259,14 @@ export class ErpsDaemon implements SessionHost {
     this.live.delete(session);
     this.sessions.delete(session.id);
     if (reason instanceof ErpsSlowConsumerError || reason instanceof ErpsOverloadedError) {
-      const peer = session.info.peer?.cn !== undefined ? ` (peer "${session.info.peer.cn}")` : '';
-      this.logger.warn(`Connection ${session.id} from ${session.info.remoteAddress ?? 'local'}${peer} closed: ${reason.message}`);
+      this.logger.warn(`Connection ${session.id} from ${session.info.remoteAddress ?? 'local'}${peerSuffix(session.info)} closed: ${reason.message}`);
     }
     if (opened || reason !== undefined) this.events.emit('disconnect', session.info, reason);
   }
 
   handshakeRejected(session: ServerSession, reject: Reject): void {
-    const { remoteAddress, remotePort, peer } = session.info;
-    const who = peer?.cn === undefined ? '' : ` (peer "${peer.cn}")`;
+    const { remoteAddress, remotePort } = session.info;
+    const who = peerSuffix(session.info);
     const refusal: ErpsRefusal = { kind: 'handshake-reject', message: `handshake rejected${who}: ${reject.reason}`, code: `reject:${reject.code}`, remoteAddress, remotePort };
     this.refused(refusal);
     this.events.emit('handshakeRejected', session.info, reject.reason, refusal);
@@ -305,4 +304,9 @@ export class ErpsDaemon implements SessionHost {
 
 function refusalOf(failure: TlsFailure, socket: net.Socket): ErpsRefusal {
   return { ...failure, remoteAddress: socket.remoteAddress, remotePort: socket.remotePort };
+}
+
+/** ` (peer "cn")` for log lines, or nothing for a peer without a certificate name. */
+function peerSuffix(info: ErpsSessionInfo): string {
+  return info.peer?.cn === undefined ? '' : ` (peer "${info.peer.cn}")`;
 }

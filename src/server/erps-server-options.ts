@@ -12,8 +12,9 @@ export interface ErpsAuthorizeRequest {
   connectionId: number;
 }
 
-/** 'tls' = mutual TLS; 'tcp' = plain TCP (development); 'local' = in-process, no socket (Erps `transport: false`). */
-export type ErpsTransportKind = 'tls' | 'tcp' | 'local';
+import type { ErpsTransportKind } from '../config/transport.js';
+
+export type { ErpsTransportKind } from '../config/transport.js';
 
 /** Options of the Erps daemon. Every one has a default; see the README for units. */
 export interface ErpsServerOptions {

@@ -1,3 +1,4 @@
+import type { ServerConfig } from '../config/server-config.js';
 import type { Duplex } from 'node:stream';
 import { ErpsConnection, ConnectionOptions } from '../connection/connection.js';
 import { ErpsHeadersError, ErpsProtocolError, describeError, errorReply } from '../errors/index.js';
@@ -19,7 +20,7 @@ export interface SessionHost {
   readonly handshakeTimeoutMs: number;
   /** Compression this server allows (threshold in bytes); undefined = off. */
   readonly compressionThreshold: number | undefined;
-  readonly limits: SessionLimits;
+  readonly limits: ServerConfig['limits'];
   /** Where incomplete incoming frames of every session reserve their bytes. */
   readonly partialFrames: PartialFrameBudget;
   /** Whether this connection may proceed (allowPeers, maxConnections): null, or the REJECT to send. */
@@ -45,14 +46,6 @@ export interface InboundMessage {
   data: unknown;
   meta: SplitMeta;
   session: ServerSession;
-}
-
-export interface SessionLimits {
-  maxInFlightPerConnection: number;
-  /** 0 = no idle timeout. */
-  idleTimeoutMs: number;
-  maxDepth: number;
-  maxElements: number;
 }
 
 export interface SessionEndpoint {
