@@ -10,6 +10,7 @@ export {
   ErpsConnectFailedError,
   ErpsConnectTimeoutError,
   ErpsReconnectGaveUpError,
+  ErpsDiscoveryError,
   ErpsConnectionLostError,
   ErpsTimeoutError,
   ErpsClosedError,

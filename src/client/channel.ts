@@ -1,10 +1,25 @@
 import { EventEmitter } from 'node:events';
 import type { ClientConfig } from '../config/client-config.js';
-import { ErpsClosedError, ErpsDisconnectedError, ErpsHandshakeError, ErpsQueueFullError, ErpsReconnectGaveUpError, ErpsTimeoutError, describeError } from '../errors/index.js';
+import {
+  ErpsClosedError,
+  ErpsDisconnectedError,
+  ErpsDiscoveryError,
+  ErpsHandshakeError,
+  ErpsQueueFullError,
+  ErpsReconnectGaveUpError,
+  ErpsTimeoutError,
+  describeError,
+} from '../errors/index.js';
 import { backoffDelay } from './backoff.js';
+import { Balancer, createBalancer } from './balancer/balancer.js';
 import type { ClientLink } from './client-link.js';
 import { Connector, defaultConnector } from './connector.js';
-import { Endpoint, EndpointEvents } from './endpoint.js';
+import { Discovery } from './discovery/discovery.js';
+import { createResolve } from './discovery/resolve.js';
+import { Endpoint, EndpointEvents, ErpsEndpointInfo } from './endpoint.js';
+import type { ErpsEndpointAddress } from './erps-client-options.js';
+import type { OutgoingCall } from './outgoing-call.js';
+import { OutlierDetector } from './outlier-detection.js';
 
 /** Client status values, pushed to Nest's `status` observable and emitted as `on('status')`. */
 export type ErpsClientStatus = 'idle' | 'connecting' | 'connected' | 'disconnected' | 'reconnecting' | 'failed' | 'closed';
@@ -15,11 +30,22 @@ export interface ErpsReconnectingEvent {
   error: Error;
 }
 
+/** A discovery result: the endpoints now, what changed, or why the resolution failed (the last list stays). */
+export interface ErpsDiscoveryEvent {
+  endpoints: ErpsEndpointAddress[];
+  added: ErpsEndpointAddress[];
+  removed: ErpsEndpointAddress[];
+  error?: ErpsDiscoveryError;
+}
+
 /** The client's events and their arguments (`client.on(name, callback)`); every status is an event too. */
 export type ErpsClientEvents = {
   status: (status: ErpsClientStatus) => void;
   reconnecting: (event: ErpsReconnectingEvent) => void;
   error: (err: Error) => void;
+  /** An endpoint changed state (ready, connecting, transient-failure, ejected, idle). */
+  endpoint: (info: ErpsEndpointInfo) => void;
+  discovery: (event: ErpsDiscoveryEvent) => void;
 } & { [S in Exclude<ErpsClientStatus, 'reconnecting'>]: (status: S) => void };
 
 /** A typed snapshot of the client's live numbers. */
@@ -30,6 +56,8 @@ export interface ErpsClientStats {
   /** Calls waiting for a connection (waitForReady). */
   queued: number;
   connections: number;
+  /** Each endpoint: state, calls in flight, connections, calls sent. */
+  endpoints: ErpsEndpointInfo[];
 }
 
 /** Something to send once a link is ready: a call or a cast, already prepared. */
@@ -42,15 +70,28 @@ interface QueuedCall extends Pending {
   timer: NodeJS.Timeout | undefined;
 }
 
+/** A call refused before dispatch is sent again at most this many times (or once per endpoint, if more). */
+const MIN_RESENDS_BEFORE_DISPATCH = 3;
+
 /**
- * The client without Nest: the client-wide status, the connect() promise, the queue of calls waiting for a
- * connection, and picking the link a message goes over (pick-first over the endpoints; one endpoint today, and the
- * place for a balancer). Endpoints own their connections and backoff; the channel decides what a failure means.
+ * The client without Nest: the fleet of endpoints (fixed, or kept by discovery), the client-wide status, the
+ * connect() promise, the queue of calls waiting for a connection, picking the link a message goes over (the
+ * balancer), resending calls that never reached a handler, and outlier ejection. Endpoints own their connections;
+ * the channel decides what a failure means.
  */
 export class Channel implements EndpointEvents {
   private readonly events = new EventEmitter();
-  private readonly endpoints: Endpoint[];
+  private endpoints: Endpoint[] = [];
+  /** Endpoints discovery dropped whose calls in flight are finishing. */
+  private readonly retiring = new Set<Endpoint>();
+  /** The links a new message may go over: those of non-ejected endpoints, or of ejected ones if there are no others. */
+  private readyLinks: ClientLink[] = [];
+  private readonly balancer: Balancer;
+  private readonly outliers: OutlierDetector | undefined;
+  private readonly discovery: Discovery | undefined;
   private state: ErpsClientStatus = 'idle';
+  /** connect() was called or a message wanted a connection: endpoints that appear are dialled. */
+  private active = false;
   private everConnected = false;
   private outcome: { promise: Promise<void>; resolve(): void; reject(err: Error): void } | undefined;
   private failure: Error | undefined;
@@ -62,9 +103,18 @@ export class Channel implements EndpointEvents {
     private readonly config: ClientConfig,
     private readonly onPush: (pattern: string, data: unknown) => void,
     private readonly statusChanged: (status: ErpsClientStatus) => void,
-    connector: Connector = defaultConnector,
+    private readonly connector: Connector = defaultConnector,
   ) {
-    this.endpoints = [new Endpoint(config.host, config.port, config, connector, this)];
+    this.balancer = createBalancer(config.balancing);
+    this.outliers = config.outlierDetection === false ? undefined : new OutlierDetector(config.outlierDetection);
+    this.endpoints = config.endpoints.map((address) => new Endpoint(address, config, connector, this));
+    const discovery = config.discovery;
+    if (discovery !== undefined) {
+      this.discovery = new Discovery(createResolve(discovery), discovery.refreshMs, {
+        resolved: (found) => this.setAddresses(found),
+        failed: (error) => this.discoveryFailed(error),
+      });
+    }
   }
 
   get status(): ErpsClientStatus {
@@ -75,41 +125,48 @@ export class Channel implements EndpointEvents {
     this.events.on(event, callback as (...args: unknown[]) => void);
   }
 
-  /** The link a new message goes over: pick-first, the first endpoint with a usable one. */
+  /** The link a new message goes over: the only ready one, or the balancer's choice. */
   pick(): ClientLink | undefined {
-    for (const endpoint of this.endpoints) {
-      const link = endpoint.link;
-      if (link !== undefined && link.usable) return link;
-    }
-    return undefined;
+    const ready = this.readyLinks;
+    const link = ready.length === 1 ? ready[0]! : ready.length === 0 ? undefined : this.balancer.pick(ready);
+    return link !== undefined && link.usable ? link : undefined;
   }
 
-  /** The socket of the picked link, or of a connection being dialled. */
+  /** The socket of a ready link, or of a connection being dialled. */
   socket(): unknown {
     for (const endpoint of this.endpoints) if (endpoint.socket !== undefined) return endpoint.socket;
     return undefined;
   }
 
+  endpointInfo(): ErpsEndpointInfo[] {
+    return this.endpoints.map((endpoint) => endpoint.info());
+  }
+
   stats(): ErpsClientStats {
     let inFlight = 0;
     let connections = 0;
-    for (const endpoint of this.endpoints) {
-      for (const link of endpoint.links) inFlight += link.inFlight;
+    const endpoints = this.endpointInfo();
+    for (const endpoint of endpoints) {
+      inFlight += endpoint.inFlight;
+      connections += endpoint.connections;
+    }
+    for (const endpoint of this.retiring) {
+      inFlight += endpoint.inFlight;
       connections += endpoint.links.size;
     }
-    return { status: this.state, inFlight, queued: this.queue.length, connections };
+    return { status: this.state, inFlight, queued: this.queue.length, connections, endpoints };
   }
 
   /**
-   * Connects (idempotent: concurrent callers share one attempt). Resolves once connected; rejects with the
-   * attempt's typed error. After a failure the endpoints keep retrying in the background (see `reconnect`).
+   * Connects (idempotent: concurrent callers share one attempt). Resolves once an endpoint is ready; rejects with
+   * the attempt's typed error once every endpoint has failed once. The endpoints keep retrying in the background.
    */
   connect(): Promise<void> {
     if (this.state === 'closed') this.reopen();
     if (this.pick() !== undefined) return Promise.resolve();
     if (this.state === 'failed') return Promise.reject(this.failure!);
     const outcome = this.nextOutcome();
-    for (const endpoint of this.endpoints) endpoint.connect();
+    this.activate();
     return outcome;
   }
 
@@ -139,41 +196,148 @@ export class Channel implements EndpointEvents {
   async close(): Promise<void> {
     if (this.state === 'closed') return;
     this.setStatus('closed');
+    this.active = false;
+    this.discovery?.stop();
     const closed = new ErpsClosedError();
     this.settleOutcome(closed);
     this.failQueue(closed);
-    await Promise.all(this.endpoints.map((endpoint) => endpoint.close(closed)));
+    this.readyLinks = [];
+    await Promise.all([...this.endpoints, ...this.retiring].map((endpoint) => endpoint.close(closed)));
+    this.retiring.clear();
   }
 
   // ---- EndpointEvents ----
 
   attempting(_endpoint: Endpoint, retrying: boolean): void {
-    this.setStatus(this.everConnected || retrying ? 'reconnecting' : 'connecting');
+    if (this.readyLinks.length === 0) this.setStatus(this.everConnected || retrying ? 'reconnecting' : 'connecting');
   }
 
-  ready(_endpoint: Endpoint, link: ClientLink): void {
+  ready(_endpoint: Endpoint): void {
     this.everConnected = true;
+    this.rebuildReady();
     this.setStatus('connected');
     this.settleOutcome();
-    this.flushQueue(link);
+    this.flushQueue();
   }
 
   attemptFailed(endpoint: Endpoint, error: Error): void {
     this.lastConnectError = error;
-    this.settleOutcome(error);
+    this.discovery?.refreshSoon();
+    // connect() fails once no endpoint is ready or still trying its first attempt.
+    if (this.readyLinks.length === 0 && !this.endpoints.some((other) => other.state === 'connecting')) this.settleOutcome(error);
     // A REJECT would come again for the same HELLO, except "server full" and "shutting down": those pass.
-    if (error instanceof ErpsHandshakeError && !error.retryable) this.fail(error);
+    if (error instanceof ErpsHandshakeError && !error.retryable) this.stopEndpoint(endpoint, error, error);
     else this.retry(endpoint, error);
   }
 
   down(endpoint: Endpoint, reason: Error | undefined): void {
-    if (this.state === 'closed' || this.pick() !== undefined) return;
-    this.setStatus('disconnected');
+    if (this.state === 'closed') return;
+    this.discovery?.refreshSoon();
+    if (this.readyLinks.length === 0) this.setStatus('disconnected');
     this.retry(endpoint, reason ?? new ErpsDisconnectedError('connection closed'));
+  }
+
+  linksChanged(): void {
+    this.rebuildReady();
+  }
+
+  stateChanged(endpoint: Endpoint): void {
+    if (this.events.listenerCount('endpoint') > 0) this.events.emit('endpoint', endpoint.info());
+  }
+
+  gone(endpoint: Endpoint): void {
+    this.retiring.delete(endpoint);
   }
 
   push(pattern: string, data: unknown): void {
     this.onPush(pattern, data);
+  }
+
+  callFailed(endpoint: Endpoint): void {
+    this.outliers?.failed(endpoint, this.endpoints);
+  }
+
+  /**
+   * Sends a call again over a link of another endpoint (another link of the same one if there is none), within the
+   * call's own deadline: a call refused before dispatch (`written` false), or an idempotent one whose connection died
+   * after it was written, at most maxRetries times. False: the caller gets the error.
+   */
+  resend(call: OutgoingCall, from: ClientLink, _err: unknown, written: boolean): boolean {
+    if (this.state === 'closed') return false;
+    if (written ? !call.idempotent || call.retries >= this.config.maxRetries : call.resends >= Math.max(MIN_RESENDS_BEFORE_DISPATCH, this.endpoints.length)) return false;
+    const remaining = call.deadline - performance.now();
+    if (!(remaining > 0)) return false;
+    const link = this.pickOther(from);
+    if (link === undefined) return false;
+    call.resends += 1;
+    if (written) call.retries += 1;
+    if (Number.isFinite(remaining)) call.timeoutMs = Math.ceil(remaining);
+    link.call(call);
+    return true;
+  }
+
+  // ---- the fleet ----
+
+  /** Dials every endpoint (and starts discovery) once the client is wanted. */
+  private activate(): void {
+    this.active = true;
+    if (this.state === 'idle') this.setStatus('connecting');
+    this.discovery?.start();
+    for (const endpoint of this.endpoints) endpoint.connect();
+  }
+
+  private rebuildReady(): void {
+    const ready: ClientLink[] = [];
+    const ejected: ClientLink[] = [];
+    for (const endpoint of this.endpoints) for (const link of endpoint.usable) (endpoint.ejected ? ejected : ready).push(link);
+    this.readyLinks = ready.length > 0 ? ready : ejected;
+  }
+
+  /** A ready link of another endpoint than `from`'s (balanced), else another link of the same endpoint. */
+  private pickOther(from: ClientLink): ClientLink | undefined {
+    const others = this.readyLinks.filter((link) => link.owner !== from.owner && link.usable);
+    if (others.length > 0) return others.length === 1 ? others[0] : this.balancer.pick(others);
+    return this.readyLinks.find((link) => link !== from && link.usable);
+  }
+
+  /** Discovery's new list: endpoints that left are retired (their calls in flight finish), new ones dialled. */
+  private setAddresses(found: ErpsEndpointAddress[]): void {
+    const current = new Map(this.endpoints.map((endpoint) => [addressKey(endpoint.address), endpoint]));
+    const next: Endpoint[] = [];
+    const added: Endpoint[] = [];
+    for (const address of found) {
+      const key = addressKey(address);
+      const known = current.get(key);
+      if (known !== undefined) {
+        current.delete(key);
+        next.push(known);
+      } else if (!next.some((endpoint) => addressKey(endpoint.address) === key)) {
+        const endpoint = new Endpoint(address, this.config, this.connector, this);
+        next.push(endpoint);
+        added.push(endpoint);
+      }
+    }
+    this.endpoints = next;
+    for (const endpoint of current.values()) {
+      this.retiring.add(endpoint);
+      endpoint.retire();
+    }
+    this.rebuildReady();
+    if (added.length > 0 || current.size > 0) {
+      this.events.emit('discovery', {
+        endpoints: next.map((endpoint) => endpoint.address),
+        added: added.map((endpoint) => endpoint.address),
+        removed: [...current.values()].map((endpoint) => endpoint.address),
+      } satisfies ErpsDiscoveryEvent);
+    }
+    if (this.active) for (const endpoint of added) endpoint.connect();
+  }
+
+  private discoveryFailed(error: ErpsDiscoveryError): void {
+    this.events.emit('discovery', { endpoints: this.endpoints.map((endpoint) => endpoint.address), added: [], removed: [], error } satisfies ErpsDiscoveryEvent);
+    if (this.endpoints.length > 0) return;
+    this.lastConnectError = error;
+    this.settleOutcome(error);
   }
 
   // ---- the state machine ----
@@ -182,25 +346,35 @@ export class Channel implements EndpointEvents {
     if (this.state === 'closed' || this.state === 'failed') return;
     const policy = this.config.reconnect;
     if (policy === false) {
+      if (this.readyLinks.length > 0) return;
       this.setStatus('disconnected');
       this.failQueue(error);
       return;
     }
     if (endpoint.attempts >= policy.maxAttempts) {
-      this.fail(new ErpsReconnectGaveUpError(`gave up reconnecting after ${endpoint.attempts} attempts: ${describeError(error)}`, error));
+      const gaveUp = new ErpsReconnectGaveUpError(`gave up reconnecting after ${endpoint.attempts} attempts: ${describeError(error)}`, error);
+      this.stopEndpoint(endpoint, error, gaveUp);
       return;
     }
     const delayMs = backoffDelay(endpoint.attempts, policy.minDelayMs, policy.maxDelayMs);
     // Retrying with nothing waiting must not keep a process alive (Nest's TCP client lets a script exit).
     endpoint.retryIn(delayMs, this.queue.length > 0);
+    if (this.readyLinks.length > 0) return; // the fleet serves on; the endpoint event tells of this one
     this.setStatus('reconnecting');
     this.events.emit('reconnecting', { attempt: endpoint.attempts, delayMs, error } satisfies ErpsReconnectingEvent);
   }
 
-  /** A terminal failure (handshake REJECT, attempts exhausted): queued calls fail, no more retries. */
+  /** An endpoint is given up on; when every endpoint is, the client fails with `clientError`. */
+  private stopEndpoint(endpoint: Endpoint, error: Error, clientError: Error): void {
+    endpoint.stop(error);
+    if (this.readyLinks.length === 0 && this.endpoints.every((other) => other.stopped)) this.fail(clientError);
+  }
+
+  /** A terminal failure (handshake REJECT, attempts exhausted on every endpoint): queued calls fail, no more retries. */
   private fail(error: Error): void {
     this.failure = error;
-    for (const endpoint of this.endpoints) endpoint.stopRetrying();
+    this.discovery?.stop();
+    for (const endpoint of this.endpoints) endpoint.stop(endpoint.lastError ?? error);
     this.setStatus('failed');
     if (this.events.listenerCount('error') > 0) this.events.emit('error', error);
     this.failQueue(error);
@@ -213,6 +387,7 @@ export class Channel implements EndpointEvents {
     this.lastConnectError = undefined;
     this.everConnected = false;
     for (const endpoint of this.endpoints) endpoint.reopen();
+    this.rebuildReady();
   }
 
   private setStatus(status: ErpsClientStatus): void {
@@ -240,15 +415,18 @@ export class Channel implements EndpointEvents {
     }
     cancelled(leave);
     this.queue.push(entry);
-    for (const endpoint of this.endpoints) {
-      // Queued calls keep the process alive until they are sent or fail.
-      endpoint.holdProcess();
-      endpoint.connect();
-    }
+    // Queued calls keep the process alive until they are sent or fail.
+    for (const endpoint of this.endpoints) endpoint.holdProcess();
+    this.activate();
   }
 
-  private flushQueue(link: ClientLink): void {
-    for (const entry of this.takeQueue()) entry.start(link);
+  private flushQueue(): void {
+    if (this.queue.length === 0) return;
+    for (const entry of this.takeQueue()) {
+      const link = this.pick();
+      if (link !== undefined) entry.start(link);
+      else entry.fail(new ErpsDisconnectedError());
+    }
   }
 
   private failQueue(err: Error): void {
@@ -284,4 +462,8 @@ export class Channel implements EndpointEvents {
     if (err === undefined) outcome.resolve();
     else outcome.reject(err);
   }
+}
+
+function addressKey(address: ErpsEndpointAddress): string {
+  return `${address.host}|${address.port}|${address.serverName ?? ''}`;
 }

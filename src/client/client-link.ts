@@ -1,21 +1,19 @@
 import type { ErpsConnection } from '../connection/connection.js';
-import { ErpsCodecError, ErpsConnectionLostError, ErpsFrameTooLargeError, ErpsSlowConsumerError, ErpsTimeoutError, describeError } from '../errors/index.js';
+import { ErpsCodecError, ErpsConnectionLostError, ErpsFrameTooLargeError, ErpsSlowConsumerError, ErpsTimeoutError, describeError, isRetryable } from '../errors/index.js';
 import type { PayloadCodec } from '../protocol/codec.js';
 import { Frame, FrameFlags, FrameType } from '../protocol/frame.js';
 import { decodeMessageBody, encodeMessagePrefix, PatternCache, WirePattern } from '../protocol/message.js';
 import { decodePayload, payloadBytes, payloadFlags } from '../protocol/payload.js';
 import { PendingCalls } from './pending-calls.js';
-import { CallDeadlines, Expiring } from './call-deadlines.js';
+import { CallDeadlines } from './call-deadlines.js';
+import type { CallCarrier, OutgoingCall } from './outgoing-call.js';
 
-export interface CallObserver {
-  next(value: unknown): void;
-  error(err: unknown): void;
-  complete(): void;
-}
+export type { CallObserver } from './outgoing-call.js';
 
-interface PendingCall extends Expiring {
-  id: number;
-  observer: CallObserver;
+/** The endpoint a link belongs to, as the link sees it: the failure streak outlier detection reads. */
+export interface LinkOwner {
+  /** Calls in a row that failed with a transport error or a timeout; any reply resets it. */
+  consecutiveFailures: number;
 }
 
 export interface LinkEvents {
@@ -23,17 +21,29 @@ export interface LinkEvents {
   goaway(link: ClientLink): void;
   closed(link: ClientLink, reason: Error | undefined): void;
   push(pattern: string, data: unknown): void;
+  /**
+   * `call` failed here before it produced a value: refused before dispatch (`written` false for a frame that never
+   * left, or an ERPS_BUSY/ERPS_GOAWAY reply), or its connection died after it was written (`written`). Returns true
+   * if it was sent again elsewhere; false leaves the error to the caller.
+   */
+  resend(call: OutgoingCall, from: ClientLink, err: unknown, written: boolean): boolean;
+  /** A call failed with a transport error or timed out (the owner's streak has been counted). */
+  callFailed(link: ClientLink): void;
 }
 
 /**
  * One established (handshaken) client connection: its pending-call table and the meaning of the
- * frames the server sends back. The ErpsClient owns links and decides which one carries a call.
+ * frames the server sends back. The channel picks the link that carries a call; the endpoint owns it.
  */
-export class ClientLink {
-  private readonly pending = new PendingCalls<PendingCall>();
-  private readonly deadlines = new CallDeadlines<PendingCall>((entry) => this.expire(entry));
+export class ClientLink implements CallCarrier {
+  private readonly pending = new PendingCalls<OutgoingCall>();
+  private readonly deadlines = new CallDeadlines<OutgoingCall>((call) => this.expire(call));
   private goingAway = false;
+  /** Retired: closes once the last pending call settles. */
+  private retiring = false;
   private readonly pushPatterns = new PatternCache();
+  /** Calls sent over this link, resends included. */
+  callsSent = 0;
 
   constructor(
     readonly connection: ErpsConnection,
@@ -41,6 +51,7 @@ export class ClientLink {
     /** The server's maxFrameBytes, from its WELCOME. */
     private readonly peerMaxFrameBytes: number,
     private readonly events: LinkEvents,
+    readonly owner: LinkOwner = { consecutiveFailures: 0 },
   ) {
     connection.setHandlers({ onFrame: (frame) => this.onFrame(frame), onClose: (reason) => this.onClose(reason) });
   }
@@ -55,26 +66,38 @@ export class ClientLink {
   }
 
   /**
-   * Sends a CALL. Returns the function that cancels it (sends CANCEL while the call is still pending).
-   * `timeoutMs` bounds the wait for the first reply and between the values of a stream.
+   * Sends a CALL; `call.unsubscribe()` cancels it (sends CANCEL while it is still pending). `call.timeoutMs` bounds
+   * the wait for the first reply and between the values of a stream.
    */
-  call(pattern: WirePattern, meta: Record<string, unknown> | null, data: unknown, observer: CallObserver, timeoutMs: number): () => void {
+  call(call: OutgoingCall): void {
     let prefix: Buffer;
     let payload: Buffer;
     try {
       this.refuseIfCongested();
-      payload = payloadBytes(this.codec, data);
-      prefix = this.prefixFor(pattern, meta, payload);
+      payload = payloadBytes(this.codec, call.data);
+      prefix = this.prefixFor(call.pattern, call.meta, payload);
     } catch (err) {
-      observer.error(err);
-      return noop;
+      call.observer.error(err);
+      return;
     }
-    const entry: PendingCall = { id: 0, observer, timeoutMs, expiresAt: 0, prevExpiring: null, nextExpiring: null };
-    const id = this.pending.add(entry);
-    entry.id = id;
-    if (timesOut(entry)) this.deadlines.arm(entry);
-    this.connection.sendFrame(FrameType.CALL, payloadFlags(data), id, prefix, payload);
-    return () => this.cancel(id);
+    const id = this.pending.add(call);
+    call.id = id;
+    call.carrier = this;
+    if (timesOut(call)) {
+      this.deadlines.arm(call);
+      if (call.deadline === 0) call.deadline = call.expiresAt;
+    } else if (call.deadline === 0) {
+      call.deadline = Infinity;
+    }
+    this.callsSent++;
+    this.connection.sendFrame(FrameType.CALL, payloadFlags(call.data), id, prefix, payload);
+  }
+
+  /** No new calls; the connection closes once the calls in flight are answered (an endpoint left the fleet). */
+  retire(): void {
+    this.goingAway = true;
+    if (this.pending.size === 0) this.connection.close();
+    else this.retiring = true;
   }
 
   /** Sends a CAST (no reply). Throws ErpsCodecError, ErpsFrameTooLargeError or ErpsSlowConsumerError; nothing is sent then. */
@@ -112,22 +135,24 @@ export class ClientLink {
     return gone;
   }
 
-  private cancel(id: number): void {
-    const entry = this.pending.get(id);
-    if (entry === undefined) return;
-    this.settle(id, entry);
-    this.connection.send(FrameType.CANCEL, 0, id);
+  cancel(call: OutgoingCall): void {
+    if (this.pending.get(call.id) !== call) return;
+    this.settle(call);
+    this.connection.send(FrameType.CANCEL, 0, call.id);
   }
 
-  private expire(entry: PendingCall): void {
-    if (this.pending.get(entry.id) !== entry) return;
-    this.cancel(entry.id);
-    entry.observer.error(new ErpsTimeoutError(entry.timeoutMs));
+  private expire(call: OutgoingCall): void {
+    if (this.pending.get(call.id) !== call) return;
+    this.cancel(call);
+    this.owner.consecutiveFailures++;
+    this.events.callFailed(this);
+    call.observer.error(new ErpsTimeoutError(call.timeoutMs));
   }
 
-  private settle(id: number, entry: PendingCall): void {
-    this.pending.delete(id);
-    this.deadlines.disarm(entry);
+  private settle(call: OutgoingCall): void {
+    this.pending.delete(call.id);
+    this.deadlines.disarm(call);
+    if (this.retiring && this.pending.size === 0) this.connection.close();
   }
 
   private onFrame(frame: Frame): void {
@@ -152,9 +177,11 @@ export class ClientLink {
   private onReply(frame: Frame): void {
     const entry = this.pending.get(frame.id);
     if (entry === undefined) return; // cancelled or timed out: late replies are dropped
+    this.owner.consecutiveFailures = 0;
+    entry.answered = true;
     const more = (frame.flags & FrameFlags.MORE) !== 0;
     if ((frame.flags & FrameFlags.NO_VALUE) !== 0) {
-      this.settle(frame.id, entry);
+      this.settle(entry);
       entry.observer.complete();
       return;
     }
@@ -162,8 +189,8 @@ export class ClientLink {
     try {
       value = decodePayload(this.codec, frame.source, frame.start, frame.end, frame.flags);
     } catch (err) {
-      if (more) this.cancel(frame.id);
-      else this.settle(frame.id, entry);
+      if (more) this.cancel(entry);
+      else this.settle(entry);
       entry.observer.error(err instanceof ErpsCodecError ? err : new ErpsCodecError(describeError(err), err));
       return;
     }
@@ -171,7 +198,7 @@ export class ClientLink {
       if (timesOut(entry)) this.deadlines.arm(entry);
       entry.observer.next(value);
     } else {
-      this.settle(frame.id, entry);
+      this.settle(entry);
       entry.observer.next(value);
       entry.observer.complete();
     }
@@ -180,20 +207,37 @@ export class ClientLink {
   private onError(frame: Frame): void {
     const entry = this.pending.get(frame.id);
     if (entry === undefined) return;
-    this.settle(frame.id, entry);
+    this.settle(entry);
     let err: unknown;
     try {
       err = this.codec.decode(frame.source, frame.start, frame.end);
     } catch (decodeErr) {
       err = new ErpsCodecError(`undecodable error reply: ${describeError(decodeErr)}`, decodeErr);
     }
+    // ERPS_BUSY / ERPS_GOAWAY: refused before dispatch, so another endpoint may take it. Any other reply is an answer.
+    if (!entry.answered && isRetryable(err)) {
+      if (this.events.resend(entry, this, err, false)) return;
+    } else {
+      this.owner.consecutiveFailures = 0;
+    }
     entry.observer.error(err);
   }
 
   private onClose(reason: Error | undefined): void {
-    const lost = new ErpsConnectionLostError(reason ? `Erps connection lost while the call was in flight: ${describeError(reason)}` : undefined, reason);
-    this.failAll(lost);
+    const calls = this.pending.drain();
+    this.deadlines.clear();
+    if (calls.length > 0) this.owner.consecutiveFailures++;
+    // Out of the channel's ready set first, so nothing is resent over this link.
     this.events.closed(this, reason);
+    if (calls.length === 0) return;
+    this.events.callFailed(this);
+    const neverSent = this.connection.unsentCallIds;
+    const lost = new ErpsConnectionLostError(reason ? `Erps connection lost while the call was in flight: ${describeError(reason)}` : undefined, reason);
+    for (const call of calls) {
+      const written = !neverSent.has(call.id);
+      if (!call.answered && (!written || call.idempotent) && this.events.resend(call, this, lost, written)) continue;
+      call.observer.error(lost);
+    }
   }
 
   private failAll(err: Error): void {
@@ -203,8 +247,6 @@ export class ClientLink {
 }
 
 /** 0 (or Infinity) means no timeout. */
-function timesOut(entry: PendingCall): boolean {
-  return entry.timeoutMs > 0 && Number.isFinite(entry.timeoutMs);
+function timesOut(call: OutgoingCall): boolean {
+  return call.timeoutMs > 0 && Number.isFinite(call.timeoutMs);
 }
-
-function noop(): void {}

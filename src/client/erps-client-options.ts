@@ -13,11 +13,82 @@ export interface ErpsReconnectOptions {
   maxAttempts?: number;
 }
 
+/** One daemon of a fleet. */
+export interface ErpsEndpointAddress {
+  host: string;
+  port: number;
+  /** The name the server certificate must carry (TLS SNI and verification). Default: `host`. */
+  serverName?: string;
+}
+
+/** How calls are spread over the ready endpoints (docs/LOAD-BALANCING.md). */
+export type ErpsBalancing = 'least-in-flight' | 'round-robin' | 'pick-first';
+
+interface DiscoveryCommon {
+  /** Re-resolve this often (ms); also at once (at most once a second) when an endpoint fails. Default 30000. */
+  refreshMs?: number;
+}
+
+interface DnsServersOption {
+  /** DNS servers to ask ('127.0.0.1:5353', '[::1]:53'). Default: the system resolver (getaddrinfo for `dns`, so /etc/hosts and search domains apply). */
+  servers?: string[];
+}
+
+/** Every A/AAAA record of a name, all on one port (a Kubernetes headless Service). */
+export interface ErpsDnsDiscovery extends DiscoveryCommon, DnsServersOption {
+  dns: string;
+  port: number;
+  /** The name the server certificates carry. Default: the `dns` name. */
+  serverName?: string;
+}
+
+/** SRV records give host and port (Consul's DNS interface, Kubernetes named ports). Priority and weight are not used. */
+export interface ErpsSrvDiscovery extends DiscoveryCommon, DnsServersOption {
+  srv: string;
+  /** The name the server certificates carry. Default: each record's target name. */
+  serverName?: string;
+}
+
+/** Any registry (Consul HTTP API, etcd, a file): resolves to the current endpoints. */
+export interface ErpsCustomDiscovery extends DiscoveryCommon {
+  resolve: () => Promise<ErpsEndpointAddress[]>;
+}
+
+export type ErpsDiscoveryOptions = ErpsDnsDiscovery | ErpsSrvDiscovery | ErpsCustomDiscovery;
+
+/**
+ * Ejects an endpoint whose calls fail with transport errors or timeouts `consecutiveFailures` times in a row: no new
+ * calls for `baseEjectionMs` × (ejections in a row), at most `maxEjectionMs`, and never more than `maxEjectedPercent`
+ * of the fleet (rounded down: a fleet of one is never ejected).
+ */
+export interface ErpsOutlierDetectionOptions {
+  /** Default 5. */
+  consecutiveFailures?: number;
+  /** Default 30000. */
+  baseEjectionMs?: number;
+  /** Default 300000. */
+  maxEjectionMs?: number;
+  /** Default 50. */
+  maxEjectedPercent?: number;
+}
+
 export interface ErpsClientOptions {
-  /** Server address. Default '127.0.0.1'. */
+  /** Server address. Default '127.0.0.1'. One endpoint; see `endpoints` and `discovery` for several. */
   host?: string;
-  /** Server port. Required for 'tls' and 'tcp'. */
+  /** Server port. Required for 'tls' and 'tcp' unless `endpoints` or `discovery` is given. */
   port?: number;
+  /** Several daemons to spread calls over, instead of `host`/`port`. */
+  endpoints?: ErpsEndpointAddress[];
+  /** Find the daemons by DNS (A/AAAA or SRV) or any resolver, re-resolved every `refreshMs`. */
+  discovery?: ErpsDiscoveryOptions;
+  /** Connections to each endpoint (≥ the workers of a node:cluster daemon to reach them all). Default 1. */
+  connectionsPerEndpoint?: number;
+  /** How calls are spread over ready endpoints. Default 'least-in-flight' (power of two choices). */
+  balancing?: ErpsBalancing;
+  /** Retries of an `idempotent` call whose connection died after it was written, on other endpoints, within its timeout. Default 2. */
+  maxRetries?: number;
+  /** Outlier ejection; false turns it off. On by default (see ErpsOutlierDetectionOptions). */
+  outlierDetection?: ErpsOutlierDetectionOptions | false;
   /**
    * 'tls' = mutual TLS (default); 'tcp' = plain TCP for development (logged as a warning);
    * 'local' = connect in-process to an ErpsServer with transport 'local' (no socket, no certificates).

@@ -9,10 +9,12 @@ import { wirePattern, WirePattern } from '../protocol/message.js';
 import { Channel, ErpsClientEvents, ErpsClientStats, ErpsClientStatus } from './channel.js';
 import type { ClientLink } from './client-link.js';
 import type { Connector } from './connector.js';
+import type { ErpsEndpointInfo } from './endpoint.js';
+import { OutgoingCall } from './outgoing-call.js';
 import { ErpsRecord } from './erps-record.js';
 import { ErpsClientOptions } from './erps-client-options.js';
 
-export type { ErpsClientEvents, ErpsClientStats, ErpsClientStatus, ErpsReconnectingEvent } from './channel.js';
+export type { ErpsClientEvents, ErpsClientStats, ErpsClientStatus, ErpsReconnectingEvent, ErpsDiscoveryEvent } from './channel.js';
 
 /** A message the server pushed (Erps `handle_push`). */
 export interface ErpsPush<T = unknown> {
@@ -24,6 +26,11 @@ export interface ErpsPush<T = unknown> {
 export interface ErpsCallOptions {
   timeoutMs?: number;
   waitForReady?: boolean;
+  /**
+   * The call may run twice: if its connection dies after it was written, it is sent again on another endpoint (up to
+   * the client's maxRetries, within timeoutMs). Default false: such a call fails with ErpsConnectionLostError.
+   */
+  idempotent?: boolean;
 }
 
 interface PreparedMessage {
@@ -32,6 +39,7 @@ interface PreparedMessage {
   data: unknown;
   timeoutMs: number;
   waitForReady: boolean;
+  idempotent: boolean;
 }
 
 const PATTERN_CACHE_LIMIT = 1024;
@@ -70,6 +78,9 @@ export class ErpsClient extends ClientProxy {
       (status) => this._status$.next(status),
       connector,
     );
+    this.channel.on('discovery', (event) => {
+      if (event.error !== undefined) new Logger('ErpsClient').warn(`${event.error.message} (keeping ${event.endpoints.length} known endpoints)`);
+    });
     if (config.tls !== undefined) this.reloader = new TlsReloader('ErpsClient', options.tls, (secure) => (config.tls = { ...config.tls, ...secure }));
     this.watchTls();
     this.mapsReplies =
@@ -88,9 +99,14 @@ export class ErpsClient extends ClientProxy {
     return this.channel.status;
   }
 
-  /** Live numbers: calls awaiting replies on every connection, calls queued for a connection. */
+  /** Live numbers: calls awaiting replies on every connection, calls queued for a connection, each endpoint's. */
   stats(): ErpsClientStats {
     return this.channel.stats();
+  }
+
+  /** Every endpoint of the fleet: address, state, calls in flight, connections, last error. */
+  endpoints(): ErpsEndpointInfo[] {
+    return this.channel.endpointInfo();
   }
 
   /**
@@ -154,16 +170,18 @@ export class ErpsClient extends ClientProxy {
     return new Observable<TResult>((subscriber) => {
       if (this.mapsReplies) subscriber = this.mapReplies(subscriber);
       if (message instanceof Error) return subscriber.error(message);
+      const call = new OutgoingCall(message.wire, message.meta, message.data, subscriber, message.timeoutMs, message.idempotent);
       const current = this.channel.pick();
-      // The common case, with no closures: connected, so the call goes out now and its cancel is the teardown.
-      if (current !== undefined) return current.call(message.wire, message.meta, message.data, subscriber, message.timeoutMs);
-      let cancel: (() => void) | undefined;
+      // The common case, with no closures: connected, so the call goes out now; the call is its own teardown (CANCEL).
+      if (current !== undefined) {
+        current.call(call);
+        return call;
+      }
       const start = (link: ClientLink): void => {
-        if (subscriber.closed) return;
-        cancel = link.call(message.wire, message.meta, message.data, subscriber, message.timeoutMs);
+        if (!subscriber.closed) link.call(call);
       };
       this.channel.route({ start, fail: (err) => subscriber.error(err) }, message.waitForReady, message.timeoutMs, (leave) => subscriber.add(leave));
-      return () => cancel?.();
+      return call;
     });
   }
 
@@ -228,7 +246,14 @@ export class ErpsClient extends ClientProxy {
       const hasContext = store !== undefined;
       const meta = buildMeta(headers, hasContext, hasContext && forward!.encode ? forward!.encode(store) : store);
       const timeoutMs = callOptions.timeoutMs ?? this.config.timeoutMs;
-      return { wire: this.encodePattern(pattern), meta, data, timeoutMs, waitForReady: callOptions.waitForReady ?? this.config.waitForReady };
+      return {
+        wire: this.encodePattern(pattern),
+        meta,
+        data,
+        timeoutMs,
+        waitForReady: callOptions.waitForReady ?? this.config.waitForReady,
+        idempotent: callOptions.idempotent === true,
+      };
     } catch (err) {
       return err instanceof Error ? err : new Error(String(err));
     }

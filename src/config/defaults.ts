@@ -49,4 +49,9 @@ export const CLIENT_DEFAULTS = Object.freeze({
   maxQueued: 1000,
   compressionAlgorithm: 'deflate' as const,
   reconnect: Object.freeze({ minDelayMs: 100, maxDelayMs: 5000, maxAttempts: Infinity }),
+  connectionsPerEndpoint: 1,
+  balancing: 'least-in-flight' as const,
+  maxRetries: 2,
+  discoveryRefreshMs: 30_000,
+  outlierDetection: Object.freeze({ consecutiveFailures: 5, baseEjectionMs: 30_000, maxEjectionMs: 300_000, maxEjectedPercent: 50 }),
 });

@@ -58,6 +58,7 @@ export interface ConnectionHandlers {
  */
 const EARLY_FLUSH_FRAMES = 24;
 const EARLY_FLUSH_BYTES = 64 * 1024;
+const NO_IDS: ReadonlySet<number> = new Set();
 
 let nextConnectionId = 1;
 
@@ -69,6 +70,7 @@ export class ErpsConnection {
   readonly id = nextConnectionId++;
   private readonly decoder: FrameDecoder;
   private readonly queue = new FrameQueue();
+  private unsentCalls: ReadonlySet<number> = NO_IDS;
   private flushScheduled = false;
   /** write() said the socket has enough: frames wait in `queue` until 'drain'. */
   private awaitingDrain = false;
@@ -135,6 +137,14 @@ export class ErpsConnection {
   /** The handshake succeeded: frames up to maxFrameBytes are accepted from now on. */
   handshakeDone(): void {
     this.decoder.setMaxFrameBytes(this.maxFrameBytes);
+  }
+
+  /**
+   * After the close: the ids of the CALL frames that were still queued, never handed to the socket. Those calls
+   * provably never reached the server.
+   */
+  get unsentCallIds(): ReadonlySet<number> {
+    return this.unsentCalls;
   }
 
   /** Bytes written but not yet taken by the socket: queued frames plus the socket's own buffer. */
@@ -333,6 +343,7 @@ export class ErpsConnection {
     if (this.closedFlag) return;
     this.closedFlag = true;
     this.decoder.stop();
+    if (this.queue.frames > 0) this.unsentCalls = new Set(this.queue.idsOf(FrameType.CALL));
     this.queue.clear();
     this.heartbeat?.stop();
     this.slowConsumerDeadline.stop();

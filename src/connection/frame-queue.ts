@@ -70,6 +70,13 @@ export class FrameQueue {
     return chunks;
   }
 
+  /** The ids of the queued frames of one type. */
+  idsOf(type: number): number[] {
+    const ids: number[] = [];
+    for (let i = 0; i < this.count; i++) if (this.fields[3 * i] === type) ids.push(this.fields[3 * i + 2]!);
+    return ids;
+  }
+
   /** Drops every queued frame (the connection is gone). */
   clear(): void {
     this.parts.fill(EMPTY, 0, 2 * this.count);

@@ -71,6 +71,9 @@ export class ErpsConnectTimeoutError extends ErpsDisconnectedError {}
 /** The client used up `reconnect.maxAttempts` (status 'failed'); `cause` is the last attempt's error. */
 export class ErpsReconnectGaveUpError extends ErpsDisconnectedError {}
 
+/** Discovery (DNS, SRV, a custom resolver) failed or found no endpoint; `cause` is the resolver's error. */
+export class ErpsDiscoveryError extends ErpsDisconnectedError {}
+
 /** The connection died while the call was in flight; it may or may not have run on the server. */
 export class ErpsConnectionLostError extends ErpsError {
   constructor(message = 'Erps connection lost while the call was in flight', cause?: unknown) {

@@ -5,6 +5,7 @@ import { createDuplexPair } from '../../src/connection/duplex-pair';
 import { createCodec } from '../../src/protocol/codec';
 import { encodeFrame, Frame, FrameDecoder, FrameFlags, FrameType } from '../../src/protocol/frame';
 import { wirePattern } from '../../src/protocol/message';
+import { OutgoingCall } from '../../src/client/outgoing-call';
 
 const codec = createCodec('msgpack');
 const tick = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
@@ -14,7 +15,13 @@ function link(): { link: ClientLink; server: { frames: Frame[]; write(bytes: Buf
   const connection = new ErpsConnection(near, { onFrame: () => undefined, onClose: () => undefined });
   connection.handshakeDone();
   const events: string[] = [];
-  const linkEvents: LinkEvents = { goaway: () => events.push('goaway'), closed: () => events.push('closed'), push: (pattern) => events.push(`push ${pattern}`) };
+  const linkEvents: LinkEvents = {
+    goaway: () => events.push('goaway'),
+    closed: () => events.push('closed'),
+    push: (pattern) => events.push(`push ${pattern}`),
+    resend: (_call, _from, _err, written) => (events.push(`resend ${written ? 'written' : 'unsent'}`), false),
+    callFailed: () => events.push('failed'),
+  };
   const frames: Frame[] = [];
   const decoder = new FrameDecoder((frame) => frames.push(Frame.of(frame.type, frame.flags, frame.id, Buffer.from(frame.body))));
   far.on('data', (chunk: Buffer) => decoder.push(chunk));
@@ -34,7 +41,7 @@ describe('ClientLink (in memory)', () => {
   it('a CALL gets its stream of REPLYs, in order, and completes on the last', async () => {
     const { link: l, server } = link();
     const seen = observer();
-    l.call(wirePattern('count'), null, 3, seen, 0);
+    l.call(new OutgoingCall(wirePattern('count'), null, 3, seen, 0, false));
     await tick();
     const id = server.frames[0]!.id;
     expect(server.frames[0]!.type).toBe(FrameType.CALL);
@@ -47,7 +54,7 @@ describe('ClientLink (in memory)', () => {
   it('a call with no reply within timeoutMs fails with ErpsTimeoutError and sends CANCEL', async () => {
     const { link: l, server } = link();
     const seen = observer();
-    l.call(wirePattern('stall'), null, null, seen, 30);
+    l.call(new OutgoingCall(wirePattern('stall'), null, null, seen, 30, false));
     await new Promise((resolve) => setTimeout(resolve, 80));
     await tick();
     expect(seen.error).toBeInstanceOf(ErpsTimeoutError);
@@ -58,7 +65,7 @@ describe('ClientLink (in memory)', () => {
   it('GOAWAY: no new calls on this link; a lost connection fails what is pending with ErpsConnectionLostError', async () => {
     const { link: l, server, events } = link();
     const seen = observer();
-    l.call(wirePattern('sum'), null, [1], seen, 0);
+    l.call(new OutgoingCall(wirePattern('sum'), null, [1], seen, 0, false));
     server.write(encodeFrame(FrameType.GOAWAY, 0, 0));
     await tick();
     expect(l.usable).toBe(false);
@@ -66,6 +73,6 @@ describe('ClientLink (in memory)', () => {
     server.destroy();
     await tick();
     expect(seen.error).toBeInstanceOf(ErpsConnectionLostError);
-    expect(events).toEqual(['goaway', 'closed']);
+    expect(events).toEqual(['goaway', 'closed', 'failed']);
   });
 });
