@@ -30,11 +30,23 @@ export type { ErpsServerOptions, ErpsTransportKind } from './server/erps-server-
 export { ErpsContext } from './server/erps-context.js';
 export type { ErpsSessionInfo, ErpsHeaders, ErpsContextArgs } from './server/erps-context.js';
 export { ErpsClient } from './client/erps-client.js';
-export type { ErpsClientStatus, ErpsCallOptions, ErpsReconnectingEvent, ErpsClientEvents, ErpsClientStats } from './client/erps-client.js';
+export type { ErpsClientStatus, ErpsCallOptions, ErpsReconnectingEvent, ErpsClientEvents, ErpsClientStats, ErpsDiscoveryEvent } from './client/erps-client.js';
 export type { Connector } from './client/connector.js';
 export type { DialOptions, Dialled } from './client/dial.js';
-export type { EndpointState } from './client/endpoint.js';
-export type { ErpsClientOptions, ErpsReconnectOptions } from './client/erps-client-options.js';
+export type { EndpointState, ErpsEndpointInfo } from './client/endpoint.js';
+export type {
+  ErpsClientOptions,
+  ErpsReconnectOptions,
+  ErpsEndpointAddress,
+  ErpsBalancing,
+  ErpsDiscoveryOptions,
+  ErpsDnsDiscovery,
+  ErpsSrvDiscovery,
+  ErpsCustomDiscovery,
+  ErpsOutlierDetectionOptions,
+  ErpsDiscoveryCommon,
+  ErpsDnsServersOption,
+} from './client/erps-client-options.js';
 export type { ErpsTlsOptions } from './tls/tls-options.js';
 export type { PeerIdentity } from './tls/peer-identity.js';
 export { ERPS_DEFAULT_CIPHERS } from './tls/hardening.js';

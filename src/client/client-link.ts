@@ -166,7 +166,8 @@ export class ClientLink implements CallCarrier {
         return this.events.push(message.pattern, decodePayload(this.codec, frame.source, message.payloadStart, frame.end, frame.flags));
       }
       case FrameType.GOAWAY:
-        this.goingAway = true;
+        // Closing our side once our calls here are answered tells the draining server that nothing more is coming.
+        this.retire();
         return this.events.goaway(this);
       default:
         // Unknown-but-valid frame types from a newer server are ignored; the decoder already rejected garbage.

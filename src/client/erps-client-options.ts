@@ -24,18 +24,18 @@ export interface ErpsEndpointAddress {
 /** How calls are spread over the ready endpoints (docs/LOAD-BALANCING.md). */
 export type ErpsBalancing = 'least-in-flight' | 'round-robin' | 'pick-first';
 
-interface DiscoveryCommon {
+export interface ErpsDiscoveryCommon {
   /** Re-resolve this often (ms); also at once (at most once a second) when an endpoint fails. Default 30000. */
   refreshMs?: number;
 }
 
-interface DnsServersOption {
+export interface ErpsDnsServersOption {
   /** DNS servers to ask ('127.0.0.1:5353', '[::1]:53'). Default: the system resolver (getaddrinfo for `dns`, so /etc/hosts and search domains apply). */
   servers?: string[];
 }
 
 /** Every A/AAAA record of a name, all on one port (a Kubernetes headless Service). */
-export interface ErpsDnsDiscovery extends DiscoveryCommon, DnsServersOption {
+export interface ErpsDnsDiscovery extends ErpsDiscoveryCommon, ErpsDnsServersOption {
   dns: string;
   port: number;
   /** The name the server certificates carry. Default: the `dns` name. */
@@ -43,14 +43,14 @@ export interface ErpsDnsDiscovery extends DiscoveryCommon, DnsServersOption {
 }
 
 /** SRV records give host and port (Consul's DNS interface, Kubernetes named ports). Priority and weight are not used. */
-export interface ErpsSrvDiscovery extends DiscoveryCommon, DnsServersOption {
+export interface ErpsSrvDiscovery extends ErpsDiscoveryCommon, ErpsDnsServersOption {
   srv: string;
   /** The name the server certificates carry. Default: each record's target name. */
   serverName?: string;
 }
 
 /** Any registry (Consul HTTP API, etcd, a file): resolves to the current endpoints. */
-export interface ErpsCustomDiscovery extends DiscoveryCommon {
+export interface ErpsCustomDiscovery extends ErpsDiscoveryCommon {
   resolve: () => Promise<ErpsEndpointAddress[]>;
 }
 

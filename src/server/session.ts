@@ -66,6 +66,8 @@ interface DecodedInput {
 }
 
 const NO_META: SplitMeta = Object.freeze({ headers: Object.freeze({}), hasContext: false, context: undefined });
+/** After a drain's running calls are done, how long to wait for the client to close its side (a client that does not). */
+const DRAIN_LINGER_MS = 1000;
 
 /** One accepted connection: the Erps server session. Handshake first, then CALL / CAST / CANCEL. */
 export class ServerSession implements ErpsPushChannel {
@@ -128,25 +130,34 @@ export class ServerSession implements ErpsPushChannel {
 
   /**
    * Graceful drain: tell the client (GOAWAY) to send nothing new here, let running calls finish for up to
-   * `timeoutMs`, then close. Resolves once the connection is closed.
+   * `timeoutMs`, then close. Calls the client sent before GOAWAY reached it may still be on their way: once the
+   * running calls are done, the session keeps reading (answering those with ERPS_GOAWAY, so the client sends them
+   * elsewhere) until the client closes its side, which it does when it has no call left here, or DRAIN_LINGER_MS.
+   * Resolves once the connection is closed.
    */
   drain(timeoutMs: number): Promise<void> {
     if (this.state === 'closed') return Promise.resolve();
     if (this.state === 'open') this.connection.send(FrameType.GOAWAY, 0, 0, Buffer.from('server shutting down'));
     // Still handshaking: a REJECT the client retries later (code SHUTTING_DOWN), instead of a silent close.
     if (this.state === 'handshake') this.connection.send(FrameType.REJECT, 0, 0, encodeReject({ code: RejectCode.SHUTTING_DOWN, reason: 'server shutting down; try again later' }));
+    const handshaking = this.codec === undefined;
     this.state = 'draining';
     return new Promise<void>((resolve) => {
       const timer = setTimeout(() => close(), timeoutMs);
+      let linger: NodeJS.Timeout | undefined;
       const close = (): void => {
         clearTimeout(timer);
+        clearTimeout(linger);
         this.drained = undefined;
         for (const reply of [...this.active.values()]) reply.cancel();
         this.connection.close();
         resolve();
       };
-      this.drained = close;
-      if (this.active.size === 0) close();
+      this.drained = () => {
+        if (this.connection.closed || handshaking) close();
+        else if (this.active.size === 0 && linger === undefined) linger = setTimeout(close, DRAIN_LINGER_MS);
+      };
+      this.drained();
     });
   }
 
