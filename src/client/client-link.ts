@@ -77,6 +77,8 @@ export class ClientLink implements CallCarrier {
       payload = payloadBytes(this.codec, call.data);
       prefix = this.prefixFor(call.pattern, call.meta, payload);
     } catch (err) {
+      // A server that does not read refuses the call before it is sent: another endpoint may take it.
+      if (err instanceof ErpsSlowConsumerError && !call.answered && this.events.resend(call, this, err, false)) return;
       call.observer.error(err);
       return;
     }
