@@ -15,6 +15,7 @@ import { describeTlsFailure, TlsFailure } from '../tls/tls-failure.js';
 import { AcceptTimes } from './accept-times.js';
 import type { CallReply } from './call-reply.js';
 import { RefusalLog } from './refusal-log.js';
+import { ErpsConnectionMessage, lifecycleChannels, publishLifecycle, socketBytes } from '../observability/channels.js';
 import { CallTarget, InboundMessage, ServerSession, SessionHost } from './session.js';
 import type { ErpsSessionInfo } from './session-info.js';
 import type { ErpsRefusal, ErpsServerEvent, ErpsServerEvents, ErpsServerStats, ErpsServerStatus } from './server-events.js';
@@ -246,6 +247,13 @@ export class ErpsDaemon implements SessionHost {
   private refused(refusal: ErpsRefusal): void {
     const from = refusal.remoteAddress === undefined ? 'a peer' : `${refusal.remoteAddress}:${refusal.remotePort}`;
     this.refusals.refused(`Refused connection from ${from}: ${refusal.message}`);
+    publishLifecycle(lifecycleChannels.serverReject, () => ({
+      side: 'server',
+      remoteAddress: refusal.remoteAddress,
+      remotePort: refusal.remotePort,
+      code: refusal.code,
+      reason: new Error(refusal.message),
+    }));
   }
 
   // ---- SessionHost ----
@@ -253,6 +261,7 @@ export class ErpsDaemon implements SessionHost {
   sessionOpened(session: ServerSession): void {
     this.sessions.set(session.id, session);
     this.events.emit('connection', session.info);
+    publishLifecycle(lifecycleChannels.serverConnect, () => ({ ...sessionMessage(session), bytes: socketBytes(session.connection.socket) }));
   }
 
   sessionClosed(session: ServerSession, reason: Error | undefined, opened: boolean): void {
@@ -262,6 +271,8 @@ export class ErpsDaemon implements SessionHost {
       this.logger.warn(`Connection ${session.id} from ${session.info.remoteAddress ?? 'local'}${peerSuffix(session.info)} closed: ${reason.message}`);
     }
     if (opened || reason !== undefined) this.events.emit('disconnect', session.info, reason);
+    publishLifecycle(lifecycleChannels.serverDisconnect, () => ({ ...sessionMessage(session), reason }));
+    if (reason instanceof ErpsSlowConsumerError) publishLifecycle(lifecycleChannels.slowConsumer, () => ({ ...sessionMessage(session), reason }));
   }
 
   handshakeRejected(session: ServerSession, reject: Reject): void {
@@ -309,4 +320,9 @@ function refusalOf(failure: TlsFailure, socket: net.Socket): ErpsRefusal {
 /** ` (peer "cn")` for log lines, or nothing for a peer without a certificate name. */
 function peerSuffix(info: ErpsSessionInfo): string {
   return info.peer?.cn === undefined ? '' : ` (peer "${info.peer.cn}")`;
+}
+
+function sessionMessage(session: ServerSession): ErpsConnectionMessage {
+  const { remoteAddress, remotePort, peer } = session.info;
+  return { side: 'server', connectionId: session.id, remoteAddress, remotePort, peer };
 }
