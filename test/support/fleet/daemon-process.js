@@ -161,7 +161,7 @@ function runPrimary() {
   const all = [];
   let nextRequest = 1;
   const waiting = new Map();
-  let port = config.port ?? 0;
+  const port = config.port ?? 0;
 
   /** Asks every live worker; resolves with their replies. */
   function askAll(body) {
@@ -181,8 +181,9 @@ function runPrimary() {
 
   const fork = () =>
     new Promise((resolve, reject) => {
-      // Port 0: the first worker's listen picks a port, and later workers are told it (cluster shares one handle
-      // per address and port, so an explicit port is what makes them share).
+      // Every worker passes the same port argument: the primary keeps one listening handle per (address, port as
+      // asked), so with port 0 all workers share the one port the first listen got. A worker asking for that
+      // port by number would make the primary bind it a second time (EADDRINUSE).
       const worker = cluster.fork({ ERPS_FLEET_PORT: String(port) });
       all.push(worker);
       worker.on('message', (msg) => {
@@ -228,10 +229,9 @@ function runPrimary() {
 
   (async () => {
     const first = await fork();
-    port = first.port;
     const rest = [];
     for (let i = 1; i < workers; i++) rest.push(await fork());
-    process.send?.({ type: 'ready', port, pid: process.pid, workers: [first, ...rest].map((r) => ({ worker: r.worker, pid: r.pid })) });
+    process.send?.({ type: 'ready', port: first.port, pid: process.pid, workers: [first, ...rest].map((r) => ({ worker: r.worker, pid: r.pid })) });
   })().catch((err) => {
     process.send?.({ type: 'failed', error: err instanceof Error ? err.message : String(err) });
     for (const worker of all) worker.process.kill('SIGKILL');
