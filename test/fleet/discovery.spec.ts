@@ -57,12 +57,11 @@ describeFleet('fleet discovery (issue 13: dns, srv, resolve; refreshMs; a failin
     // One disappears: drained (its calls finish), then gone; it gets no calls after that.
     dns.setA(FLEET_DNS_NAME, ['127.0.0.3', '127.0.0.4']);
     await waitFor(() => !endpointKeys(client!).includes(`127.0.0.2:${port}`), 5000);
-    const twoBefore = load.okBy().two ?? 0;
     const removedAt = Date.now();
     await waitFor(() => load.okSince(removedAt) >= 100, 10_000);
     const outcomes = await load.stop();
     expect(outcomes.filter((o) => !o.ok)).toEqual([]);
-    expect(load.okBy().two ?? 0).toBe(twoBefore);
+    // Calls already running on two when it went finished there; none started later went to it.
     expect(new Set(outcomes.filter((o) => o.startedAt >= removedAt).map((o) => o.answeredBy))).toEqual(new Set(['three', 'four']));
   });
 
