@@ -95,6 +95,31 @@ describeFleet('fleet failover (issue 13: kill, GOAWAY drain, re-routing, idempot
     expect(new Set(outcomes.filter((o) => o.startedAt >= drainedAt).map((o) => o.answeredBy))).toEqual(new Set(['a', 'c']));
   });
 
+  it('calls still on the wire when an idle connection drains (the server closes at once: nothing running) are re-routed, not failed', async () => {
+    // The daemon's session closes as soon as it has sent GOAWAY if no call is running on it; a CALL the client
+    // wrote before it read the GOAWAY then dies unread, so it provably never reached a handler. With today's
+    // single-endpoint client it fails with ErpsConnectionLostError (seen in fleet-fixture.spec.ts's drain test
+    // before it waited for the calls to arrive); a fleet client must send it elsewhere.
+    const certs = await fleetCertificates();
+    fleet = await startFleet(2, certs.dir, { ids: ['draining', 'other'], journal: true });
+    client = fleetClient(certs, { endpoints: fleet.endpoints(), balancing: 'pick-first', timeoutMs: 10_000 });
+    await client.connect();
+    await waitFor(
+      () =>
+        fleetView(client!)
+          .endpoints()
+          .filter((e) => e.state === 'ready').length === 2,
+      5000,
+    );
+    const draining = fleet.byId('draining');
+    const calls = Array.from({ length: 20 }, (_, i) => firstValueFrom(client!.send<{ id: string }>('slow', tagged(0, `wire${i}`))));
+    const drained = draining.drain();
+    const replies = await Promise.all(calls);
+    await drained;
+    expect(replies).toHaveLength(20);
+    for (const [, ids] of journaledBy(fleet.daemons, 'slow')) expect(ids).toHaveLength(1);
+  });
+
   it('calls that never reached a handler (refused BUSY before dispatch) are re-routed to another endpoint', async () => {
     const certs = await fleetCertificates();
     fleet = await startFleet(1, certs.dir, { ids: ['roomy'], journal: true });
