@@ -6,7 +6,7 @@ import { Fleet, FleetDaemon, JournalEntry, startFleet, stopAllDaemons } from '..
 import { CallOutcome, startLoad } from '../support/fleet/load';
 import { pollUntil } from '../support/fleet/poll';
 import { waitFor } from '../support/wait';
-import { describeFleet, endpointOf, fleetClient, fleetView, keyOf, tagged } from './fleet-contract';
+import { describeFleet, endpointKeys, endpointOf, fleetClient, fleetView, keyOf, tagged } from './fleet-contract';
 
 /** Which daemons journaled each token (a call that reached a handler). */
 function journaledBy(daemons: FleetDaemon[], pattern: string): Map<string, string[]> {
@@ -80,6 +80,7 @@ describeFleet('fleet failover (issue 13: kill, GOAWAY drain, re-routing, idempot
     fleet = await startFleet(3, certs.dir, { ids: ['a', 'b', 'c'], journal: true });
     client = fleetClient(certs, { endpoints: fleet.endpoints(), balancing: 'round-robin', timeoutMs: 10_000 });
     await client.connect();
+    await waitFor(() => endpointKeys(client!, 'ready').length === 3, 5000);
     const load = startLoad(client, { inflight: 30, pattern: 'slow', data: 10 });
     await waitFor(() => ['a', 'b', 'c'].every((id) => (load.okBy()[id] ?? 0) >= 10), 10_000);
     const b = fleet.byId('b');
@@ -126,6 +127,7 @@ describeFleet('fleet failover (issue 13: kill, GOAWAY drain, re-routing, idempot
     await fleet.add({ id: 'cramped', journal: true, server: { maxInFlightPerConnection: 1 } });
     client = fleetClient(certs, { endpoints: fleet.endpoints(), balancing: 'round-robin', timeoutMs: 10_000 });
     await client.connect();
+    await waitFor(() => endpointKeys(client!, 'ready').length === 2, 5000);
     const results = await Promise.all(Array.from({ length: 20 }, (_, i) => firstValueFrom(client!.send<{ id: string }>('slow', tagged(100, `busy${i}`)))));
     expect(results).toHaveLength(20);
     const journal = journaledBy(fleet.daemons, 'slow');
@@ -139,6 +141,7 @@ describeFleet('fleet failover (issue 13: kill, GOAWAY drain, re-routing, idempot
     fleet = await startFleet(2, certs.dir, { ids: ['a', 'b'], journal: true });
     client = fleetClient(certs, { endpoints: fleet.endpoints(), balancing: 'round-robin', timeoutMs: 10_000, maxRetries: 2 });
     await client.connect();
+    await waitFor(() => endpointKeys(client!, 'ready').length === 2, 5000);
     const b = fleet.byId('b');
     const calls = Array.from({ length: 10 }, (_, i) => i).map((i) => {
       // I I P P I I P P...: under round-robin over two endpoints, each kind lands on both.
@@ -179,6 +182,7 @@ describeFleet('fleet failover (issue 13: kill, GOAWAY drain, re-routing, idempot
     fleet = await startFleet(2, certs.dir, { ids: ['a', 'b'], journal: true });
     client = fleetClient(certs, { endpoints: fleet.endpoints(), balancing: 'round-robin', timeoutMs: 10_000, maxRetries: 0 });
     await client.connect();
+    await waitFor(() => endpointKeys(client!, 'ready').length === 2, 5000);
     const b = fleet.byId('b');
     const calls = Array.from({ length: 4 }, (_, i) => firstValueFrom(client!.send('slow', tagged(1500, `idem${i}`, { idempotent: true }))).catch((e: unknown) => e));
     await waitFor(() => b.journal().length > 0, 5000);

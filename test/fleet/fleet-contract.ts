@@ -72,7 +72,8 @@ export interface FleetView {
 
 /** The fleet methods of `client` (endpoints(), on('endpoint')). */
 export function fleetView(client: ErpsClient): FleetView {
-  return client as unknown as FleetView;
+  const loose: unknown = client;
+  return loose as FleetView;
 }
 
 /**
