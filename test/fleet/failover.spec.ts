@@ -151,8 +151,9 @@ describeFleet('fleet failover (issue 13: kill, GOAWAY drain, re-routing, idempot
         (error: unknown): CallOutcome => ({ token: `${idempotent ? 'idem' : 'plain'}${i}`, ok: false, error, startedAt: 0, settledAt: 0 }),
       );
     });
-    // Both kinds are running on b (round-robin put half of the calls there), then b dies.
-    await waitFor(() => b.journal().some((e) => e.token.startsWith('idem')) && b.journal().some((e) => e.token.startsWith('plain')), 5000);
+    // All ten are running (a 1.5 s sleep each), both kinds on b (round-robin put half of them there); then b dies.
+    await waitFor(() => b.journal().length + fleet!.byId('a').journal().length === 10, 5000);
+    expect(b.journal().some((e) => e.token.startsWith('idem')) && b.journal().some((e) => e.token.startsWith('plain'))).toBe(true);
     const onB = new Set(b.journal().map((e) => e.token));
     await b.kill();
     const outcomes = await Promise.all(calls);
@@ -185,8 +186,9 @@ describeFleet('fleet failover (issue 13: kill, GOAWAY drain, re-routing, idempot
     await waitFor(() => endpointKeys(client!, 'ready').length === 2, 5000);
     const b = fleet.byId('b');
     const calls = Array.from({ length: 4 }, (_, i) => firstValueFrom(client!.send('slow', tagged(1500, `idem${i}`, { idempotent: true }))).catch((e: unknown) => e));
-    await waitFor(() => b.journal().length > 0, 5000);
+    await waitFor(() => b.journal().length + fleet!.byId('a').journal().length === 4, 5000);
     const onB = b.journal().map((e) => e.token);
+    expect(onB.length).toBeGreaterThan(0);
     await b.kill();
     const results = await Promise.all(calls);
     const lost = results.filter((r) => r instanceof ErpsConnectionLostError);

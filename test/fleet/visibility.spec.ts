@@ -2,6 +2,7 @@ import { firstValueFrom } from 'rxjs';
 import { ErpsClient } from 'nestjs-erps';
 import { fleetCertificates } from '../support/fleet/certs';
 import { Fleet, startFleet, stopAllDaemons } from '../support/fleet/fleet';
+import { pollUntil } from '../support/fleet/poll';
 import { waitFor } from '../support/wait';
 import { describeFleet, EndpointInfo, endpointKeys, endpointOf, fleetClient, fleetView, keyOf } from './fleet-contract';
 
@@ -44,18 +45,18 @@ describeFleet('fleet visibility (issue 13: endpoints(), on("endpoint"), stats(),
     for (const daemon of fleet.daemons) expect((await daemon.totals()).connections).toBe(2);
 
     const running = Array.from({ length: 9 }, () => firstValueFrom(client!.send('slow', 300)));
-    await waitFor(
-      () =>
-        fleetView(client!)
-          .endpoints()
-          .reduce((n, e) => n + e.inFlight, 0) === 9,
-      2000,
+    // Once all nine run, each endpoint's inFlight is what its daemon is running.
+    const perDaemon = await pollUntil(
+      async () => Promise.all(fleet!.daemons.map(async (d) => (await d.handled())[0]?.inFlight ?? 0)),
+      (counts) => counts.reduce((a, b) => a + b, 0) === 9,
+      3000,
     );
-    expect(
+    const byKey = new Map(
       fleetView(client)
         .endpoints()
-        .map((e) => e.inFlight),
-    ).toEqual([3, 3, 3]);
+        .map((e) => [keyOf(e), e.inFlight]),
+    );
+    expect(fleet.daemons.map((d) => byKey.get(keyOf(d.endpoint)))).toEqual(perDaemon);
     await Promise.all(running);
     expect(
       fleetView(client)
