@@ -72,9 +72,10 @@ export interface FleetDaemon {
   /**
    * Graceful close (Nest app.close() → ErpsServer.close()): stop accepting, GOAWAY to every connection, in-flight
    * calls finish (up to drainTimeoutMs). Resolves with the final stats once drained and the process has exited.
-   * Note: a connection with nothing running closes right after its GOAWAY, so a call the client wrote just before
-   * reading the GOAWAY dies unread (the client sees ErpsConnectionLostError, though no handler ran): to drain
-   * with calls in flight, wait until `handled()` shows them running.
+   * Note: before main's 9e80476 ("Drain without losing calls that cross GOAWAY"), a connection with nothing
+   * running closed right after its GOAWAY, so a call the client wrote just before reading the GOAWAY died unread
+   * (ErpsConnectionLostError, though no handler ran). To drain with calls in flight on any build, wait until
+   * `handled()` shows them running.
    */
   drain(): Promise<DaemonStats[]>;
   /** Changes the per-call extra delay (every worker in cluster mode). */
