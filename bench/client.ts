@@ -9,7 +9,7 @@ import { ClientProxy, ClientProxyFactory, Transport } from '@nestjs/microservice
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { lastValueFrom } from 'rxjs';
-import { ErpsClient } from 'nestjs-erps';
+import { ErpsClient, ErpsClientOptions } from 'nestjs-erps';
 import {
   ClientArgs,
   ClientMessage,
@@ -73,8 +73,34 @@ async function castWithBarriers(cast: () => void, barrier: () => Promise<unknown
   return { sent, elapsedMs: performance.now() - t0 };
 }
 
+/** Whether this build's ErpsClient has issue 13's fleet options (its `endpoints()` method says so). */
+const FLEET_CLIENT = typeof (ErpsClient.prototype as unknown as { endpoints?: unknown }).endpoints === 'function';
+
+/**
+ * The erps client's options. `--mode fleet` passes issue 13's `endpoints` and `balancing`. A client without them
+ * (before issue 13 lands) would refuse options without a port, so it is given the first endpoint as host/port as
+ * well: it runs, with every call on that endpoint.
+ */
+function erpsClientOptions(args: ClientArgs): ErpsClientOptions {
+  const common: ErpsClientOptions = { tls: args.tls, identifier: 'bench', version: '1.0.0', timeoutMs: 30_000 };
+  if (args.fleet === undefined) return { ...common, host: '127.0.0.1', port: args.port };
+  const first = args.fleet.endpoints[0];
+  const fleet: unknown = {
+    ...common,
+    endpoints: args.fleet.endpoints,
+    balancing: args.fleet.balancing,
+    ...(FLEET_CLIENT || first === undefined ? {} : { host: first.host, port: first.port }),
+  };
+  return fleet as ErpsClientOptions;
+}
+
+/** `client.endpoints()` where the client has it (issue 13). */
+function endpointsOf(client: ErpsClient): unknown[] | undefined {
+  return FLEET_CLIENT ? (client as unknown as { endpoints(): unknown[] }).endpoints() : undefined;
+}
+
 function erpsDriver(args: ClientArgs): Driver & { client: ErpsClient } {
-  const client = new ErpsClient({ host: '127.0.0.1', port: args.port, tls: args.tls, identifier: 'bench', version: '1.0.0', timeoutMs: 30_000 });
+  const client = new ErpsClient(erpsClientOptions(args));
   const small = smallObject();
   const mib = Buffer.alloc(MIB, 7);
   return {
@@ -402,9 +428,14 @@ async function main(): Promise<void> {
         send({ type: 'reply', id: request.id });
         void stop();
         return;
-      case 'workload':
+      case 'workload': {
         if (driver === undefined) return reply(Promise.reject(new Error('no driver')));
-        return reply(runWorkload(driver, request.workload, request.durationMs, request.warmupMs));
+        const client = driver.client;
+        if (args.fleet === undefined || client === undefined) return reply(runWorkload(driver, request.workload, request.durationMs, request.warmupMs));
+        return reply(
+          runWorkload(driver, request.workload, request.durationMs, request.warmupMs).then((result) => ({ ...result, fleetClient: FLEET_CLIENT, endpoints: endpointsOf(client) })),
+        );
+      }
       case 'idle':
         return reply(runIdle(args, request.clients, request.batch));
       case 'idle-close':

@@ -48,6 +48,8 @@ export interface ServerArgs {
   port: number;
   /** Directory holding bench.proto (nest-grpc). */
   workDir: string;
+  /** erps only: extra delay (ms) before each echo reply; the slowed daemon of `--mode fleet`. Default 0. */
+  delayMs?: number;
 }
 
 /** What a client process is told on its command line (JSON in argv[2]). */
@@ -56,6 +58,17 @@ export interface ClientArgs {
   port: number;
   tls: TlsFiles;
   workDir: string;
+  /** erps only (`--mode fleet`): one client over several daemons, with issue 13's options. */
+  fleet?: FleetClientArgs;
+}
+
+/** The balancing policies `--mode fleet` compares (ErpsClientOptions.balancing, issue 13). */
+export const FLEET_BALANCINGS = ['round-robin', 'least-in-flight'] as const;
+export type FleetBalancing = (typeof FLEET_BALANCINGS)[number];
+
+export interface FleetClientArgs {
+  endpoints: Array<{ host: string; port: number }>;
+  balancing: FleetBalancing;
 }
 
 // ---- IPC ------------------------------------------------------------------------------------------
@@ -68,6 +81,8 @@ export interface ServerStats {
   /** process.cpuUsage() of the server process, cumulative since it started. */
   cpuUserUs: number;
   cpuSystemUs: number;
+  /** Echo calls this server's controller has started, cumulative (0 for raw, which does not count them). */
+  echoCalls: number;
   /** erps only: live connections as the daemon reports them. */
   connections?: number;
   /** erps only: calls the daemon still tracks, read from private fields (no public accessor); undefined if unreadable. */
@@ -97,6 +112,9 @@ export interface WorkloadResult {
   /** process.cpuUsage() delta of the client process from receiving the request to replying. */
   cpuUserUs: number;
   cpuSystemUs: number;
+  /** `--mode fleet`: whether the client has the fleet options (issue 13: it has `endpoints()`), and what that says at the end. */
+  fleetClient?: boolean;
+  endpoints?: unknown[];
 }
 
 export interface IdleResult {

@@ -1,9 +1,13 @@
 /**
  * `npm run bench`: nestjs-erps against Nest TCP+mTLS, Nest gRPC+mTLS and a raw mutual-TLS floor.
  *
- *   node build/bench/main.js [--mode compare|idle|soak] [--systems erps,nest-tcp,nest-grpc,raw]
+ *   node build/bench/main.js [--mode compare|idle|soak|fleet] [--systems erps,nest-tcp,nest-grpc,raw]
  *     [--workloads echo1,echo100,mib4,cast] [--duration 3] [--runs 3] [--cpu-prof]
- *     [--clients 1000] [--calls 1000000]
+ *     [--clients 1000] [--calls 1000000] [--slow-ms 2]
+ *
+ * `--mode fleet` (issue 13): three erps daemons, one slowed by --slow-ms per call, one client over all three with
+ * 100 calls in flight, under balancing 'round-robin' and then 'least-in-flight': calls/s, p50/p99 and each
+ * daemon's share of the calls.
  *
  * Every server runs in its own forked process, the load generator in another; loopback only; mutual TLS
  * with freshly generated dev certificates. Prints a markdown table, then one final line of JSON.
@@ -20,6 +24,8 @@ import {
   ClientMessage,
   ClientRequest,
   describe,
+  FLEET_BALANCINGS,
+  FleetBalancing,
   IdleResult,
   median,
   MIB,
@@ -40,7 +46,7 @@ import { profileTable, summarizeProfile } from './profile.js';
 // ---- options --------------------------------------------------------------------------------------
 
 interface Options {
-  mode: 'compare' | 'idle' | 'soak';
+  mode: 'compare' | 'idle' | 'soak' | 'fleet';
   systems: SystemName[];
   workloads: WorkloadName[];
   durationS: number;
@@ -48,13 +54,14 @@ interface Options {
   cpuProf: boolean;
   clients: number;
   calls: number;
+  slowMs: number;
 }
 
 function usage(message: string): never {
   console.error(`bench: ${message}`);
   console.error(
-    'usage: npm run bench -- [--mode compare|idle|soak] [--systems erps,nest-tcp,nest-grpc,raw] [--workloads echo1,echo100,mib4,cast] ' +
-      '[--duration seconds] [--runs N] [--cpu-prof] [--clients N (idle)] [--calls N (soak)]',
+    'usage: npm run bench -- [--mode compare|idle|soak|fleet] [--systems erps,nest-tcp,nest-grpc,raw] [--workloads echo1,echo100,mib4,cast] ' +
+      '[--duration seconds] [--runs N] [--cpu-prof] [--clients N (idle)] [--calls N (soak)] [--slow-ms N (fleet)]',
   );
   process.exit(2);
 }
@@ -70,7 +77,7 @@ function parseList<T extends string>(value: string, allowed: readonly T[], what:
 }
 
 function parseOptions(argv: string[]): Options {
-  const options: Options = { mode: 'compare', systems: [...SYSTEMS], workloads: [...WORKLOADS], durationS: 3, runs: 3, cpuProf: false, clients: 1000, calls: 1_000_000 };
+  const options: Options = { mode: 'compare', systems: [...SYSTEMS], workloads: [...WORKLOADS], durationS: 3, runs: 3, cpuProf: false, clients: 1000, calls: 1_000_000, slowMs: 2 };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     const [flag, inline] = arg.includes('=') ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)] : [arg, undefined];
@@ -87,7 +94,7 @@ function parseOptions(argv: string[]): Options {
     switch (flag) {
       case '--mode': {
         const mode = value();
-        if (mode !== 'compare' && mode !== 'idle' && mode !== 'soak') usage(`unknown mode "${mode}"`);
+        if (mode !== 'compare' && mode !== 'idle' && mode !== 'soak' && mode !== 'fleet') usage(`unknown mode "${mode}"`);
         options.mode = mode;
         break;
       }
@@ -112,6 +119,12 @@ function parseOptions(argv: string[]): Options {
       case '--calls':
         options.calls = Math.ceil(positive('--calls'));
         break;
+      case '--slow-ms': {
+        const n = Number(value());
+        if (!Number.isFinite(n) || n < 0) usage('--slow-ms must be a number ≥ 0');
+        options.slowMs = n;
+        break;
+      }
       case '--help':
       case '-h':
         usage('help');
@@ -264,16 +277,22 @@ interface Env {
   clientTls: TlsFiles;
 }
 
-async function startServer(env: Env, system: SystemName, execArgv: string[] = []): Promise<{ server: ServerChild; port: number }> {
-  const args: ServerArgs = { system, tls: env.serverTls, port: system === 'nest-grpc' ? await freePort() : 0, workDir: env.dir };
-  const server: ServerChild = new Child(`${system} server`, join(__dirname, 'server.js'), [JSON.stringify(args)], execArgv);
+async function startServer(
+  env: Env,
+  system: SystemName,
+  execArgv: string[] = [],
+  extra: Partial<ServerArgs> = {},
+  name = `${system} server`,
+): Promise<{ server: ServerChild; port: number }> {
+  const args: ServerArgs = { system, tls: env.serverTls, port: system === 'nest-grpc' ? await freePort() : 0, workDir: env.dir, ...extra };
+  const server: ServerChild = new Child(name, join(__dirname, 'server.js'), [JSON.stringify(args)], execArgv);
   const ready = await server.whenReady();
   if (ready.type !== 'ready') throw new Error(`${system} server did not start`);
   return { server, port: ready.port };
 }
 
-async function startClient(env: Env, system: SystemName, port: number, extra: string[] = [], execArgv: string[] = []): Promise<ClientChild> {
-  const args: ClientArgs = { system, port, tls: env.clientTls, workDir: env.dir };
+async function startClient(env: Env, system: SystemName, port: number, extra: string[] = [], execArgv: string[] = [], more: Partial<ClientArgs> = {}): Promise<ClientChild> {
+  const args: ClientArgs = { system, port, tls: env.clientTls, workDir: env.dir, ...more };
   const client: ClientChild = new Child(`${system} client`, join(__dirname, 'client.js'), [JSON.stringify(args), ...extra], execArgv);
   await client.whenReady();
   return client;
@@ -602,6 +621,160 @@ async function soak(options: Options, env: Env): Promise<void> {
   }
 }
 
+// ---- fleet ----------------------------------------------------------------------------------------
+
+const FLEET_INFLIGHT = 100;
+const FLEET_DAEMONS = 3;
+
+interface FleetSample {
+  callsPerSec: number;
+  p50Ms: number;
+  p99Ms: number;
+  /** Each daemon's share of the echo calls of the run (warm-up included), by daemon name. */
+  shares: Record<string, number>;
+  fleetClient: boolean;
+  endpoints: unknown[] | undefined;
+}
+
+/**
+ * Issue 13's benchmark: three erps daemons (own processes), the last one slowed by --slow-ms per call, and one
+ * client process over all three (`endpoints: [...]`, `balancing`), 100 echo calls in flight. Each balancing policy
+ * runs --runs times with a fresh client process; the daemons stay up and their echo counters give the shares.
+ */
+async function fleet(options: Options, env: Env): Promise<void> {
+  const durationMs = options.durationS * 1000;
+  const warmupMs = Math.max(300, Math.min(2000, durationMs / 3));
+  const names = Array.from({ length: FLEET_DAEMONS }, (_, i) => `d${i + 1}`);
+  const slowName = names[FLEET_DAEMONS - 1]!;
+  const label = (name: string): string => (name === slowName ? `${name} (+${options.slowMs} ms)` : name);
+  const daemons: Array<{ name: string; server: ServerChild; port: number }> = [];
+  const samples = new Map<FleetBalancing, FleetSample[]>();
+  const failures: string[] = [];
+  try {
+    for (const [i, name] of names.entries()) {
+      const delayMs = i === FLEET_DAEMONS - 1 ? options.slowMs : 0;
+      const { server, port } = await startServer(env, 'erps', [], { delayMs }, `erps daemon ${label(name)}`);
+      daemons.push({ name, server, port });
+    }
+    const endpoints = daemons.map((d) => ({ host: '127.0.0.1', port: d.port }));
+    // Run 0 warms the daemons up (JIT, TLS session setup) and is not recorded; then the policies alternate their
+    // order from run to run, so neither always goes first onto a machine that is still settling.
+    for (let run = 0; run <= options.runs; run++) {
+      const order = run % 2 === 1 ? [...FLEET_BALANCINGS] : [...FLEET_BALANCINGS].reverse();
+      for (const balancing of run === 0 ? FLEET_BALANCINGS.slice(0, 1) : order) {
+        let client: ClientChild | undefined;
+        try {
+          const before = await Promise.all(daemons.map((d) => serverStats(d.server)));
+          client = await startClient(env, 'erps', endpoints[0]!.port, [], [], { fleet: { endpoints, balancing } });
+          const reply = await client.request({ cmd: 'workload', workload: 'echo100', durationMs, warmupMs }, durationMs + warmupMs + 90_000);
+          if (reply.type !== 'reply' || reply.result === undefined) throw new Error(`fleet/${balancing}: no result`);
+          const result = reply.result as WorkloadResult;
+          if (run === 0) {
+            console.error(`warm-up fleet ${balancing}: ${fmt(result.callsPerSec)} calls/s (not recorded)`);
+            continue;
+          }
+          const after = await Promise.all(daemons.map((d) => serverStats(d.server)));
+          const handled = daemons.map((_, j) => after[j]!.echoCalls - before[j]!.echoCalls);
+          const total = handled.reduce((a, b) => a + b, 0);
+          const shares = Object.fromEntries(daemons.map((d, j) => [d.name, total > 0 ? handled[j]! / total : NaN]));
+          const sample: FleetSample = {
+            callsPerSec: result.callsPerSec,
+            p50Ms: result.p50Ms ?? NaN,
+            p99Ms: result.p99Ms ?? NaN,
+            shares,
+            fleetClient: result.fleetClient === true,
+            endpoints: result.endpoints,
+          };
+          samples.set(balancing, [...(samples.get(balancing) ?? []), sample]);
+          console.error(
+            `run ${run}/${options.runs} fleet ${balancing.padEnd(15)} ${fmt(sample.callsPerSec).padStart(9)} calls/s  p50 ${fmt(sample.p50Ms, 3)} ms  p99 ${fmt(sample.p99Ms, 3)} ms  shares ` +
+              daemons.map((d) => `${label(d.name)} ${fmt((shares[d.name] ?? NaN) * 100, 1)}%`).join(', '),
+          );
+        } catch (err) {
+          failures.push(`run ${run} fleet ${balancing}: ${describe(err)}`);
+          console.error(`bench: run ${run} fleet ${balancing} failed: ${describe(err)}`);
+        } finally {
+          await client?.stop();
+        }
+      }
+    }
+  } finally {
+    await Promise.all(daemons.map((d) => d.server.stop()));
+  }
+
+  const fleetClient = [...samples.values()].flat().some((s) => s.fleetClient);
+  const summary = new Map<FleetBalancing, { callsPerSec: number; p50Ms: number; p99Ms: number; shares: Record<string, number>; runs: number }>();
+  for (const [balancing, list] of samples) {
+    summary.set(balancing, {
+      callsPerSec: median(list.map((s) => s.callsPerSec)),
+      p50Ms: median(list.map((s) => s.p50Ms)),
+      p99Ms: median(list.map((s) => s.p99Ms)),
+      shares: Object.fromEntries(names.map((name) => [name, median(list.map((s) => s.shares[name] ?? NaN))])),
+      runs: list.length,
+    });
+  }
+  const lines = [
+    `Fleet: ${FLEET_DAEMONS} erps daemons (each its own process, mutual TLS on 127.0.0.1), the last one slowed by ${options.slowMs} ms per call; ` +
+      `one ErpsClient (own process) over all of them, ${FLEET_INFLIGHT} calls in flight; medians of ${options.runs} run(s) of ${options.durationS} s each ` +
+      `(after ${fmt(warmupMs / 1000, 1)} s warm-up). Shares count every echo call of a run, warm-up included.`,
+  ];
+  if (!fleetClient) {
+    lines.push(
+      '',
+      "Note: this build's ErpsClient has no fleet support yet (issue 13: no `endpoints()`); `endpoints` and `balancing` are ignored and " +
+        'every call goes to the first endpoint, given as host/port.',
+    );
+  }
+  lines.push('', `| balancing | calls/s | p50 ms | p99 ms | ${names.map((n) => `${label(n)} share`).join(' | ')} |`, `|---|---:|---:|---:|${names.map(() => '---:').join('|')}|`);
+  for (const balancing of FLEET_BALANCINGS) {
+    const m = summary.get(balancing);
+    if (m === undefined) {
+      lines.push(`| ${balancing} | failed | | | ${names.map(() => '').join(' | ')} |`);
+      continue;
+    }
+    lines.push(`| ${balancing} | ${fmt(m.callsPerSec)} | ${fmt(m.p50Ms, 3)} | ${fmt(m.p99Ms, 3)} | ${names.map((n) => `${fmt((m.shares[n] ?? NaN) * 100, 1)} %`).join(' | ')} |`);
+  }
+  if (failures.length > 0) lines.push('', 'Failures:', ...failures.map((f) => `- ${f}`));
+  console.log(lines.join('\n'));
+
+  const round = (v: number, digits = 0): number | null => (Number.isFinite(v) ? Number(v.toFixed(digits)) : null);
+  const rr = summary.get('round-robin');
+  const lif = summary.get('least-in-flight');
+  console.log(
+    JSON.stringify({
+      bench: 'nestjs-erps',
+      mode: 'fleet',
+      durationS: options.durationS,
+      runs: options.runs,
+      daemons: FLEET_DAEMONS,
+      inflight: FLEET_INFLIGHT,
+      slowMs: options.slowMs,
+      slowDaemon: slowName,
+      fleetClient,
+      balancing: Object.fromEntries(
+        [...summary].map(([balancing, m]) => [
+          balancing,
+          {
+            callsPerSec: round(m.callsPerSec),
+            p50Ms: round(m.p50Ms, 3),
+            p99Ms: round(m.p99Ms, 3),
+            shares: Object.fromEntries(Object.entries(m.shares).map(([name, share]) => [name, round(share, 4)])),
+            runs: m.runs,
+          },
+        ]),
+      ),
+      ratios: {
+        leastInFlight_over_roundRobin_p99: rr && lif && rr.p99Ms > 0 ? round(lif.p99Ms / rr.p99Ms, 3) : null,
+        leastInFlight_over_roundRobin_callsPerSec: rr && lif && rr.callsPerSec > 0 ? round(lif.callsPerSec / rr.callsPerSec, 3) : null,
+      },
+      targets: { leastInFlight_over_roundRobin_p99: '<1' },
+      endpoints: Object.fromEntries([...samples].map(([balancing, list]) => [balancing, list[list.length - 1]?.endpoints ?? null])),
+      failures,
+    }),
+  );
+  if (failures.length > 0) process.exitCode = 1;
+}
+
 // ---- main -----------------------------------------------------------------------------------------
 
 async function main(): Promise<void> {
@@ -612,7 +785,14 @@ async function main(): Promise<void> {
   }
   // Watchdog: whatever happens, the benchmark ends.
   const perSystem = options.workloads.length * (options.durationS + 10) + 10;
-  const budgetS = options.mode === 'compare' ? options.runs * options.systems.length * perSystem * 2 + 120 : options.mode === 'soak' ? Math.max(900, options.calls / 1000) : 600;
+  const budgetS =
+    options.mode === 'compare'
+      ? options.runs * options.systems.length * perSystem * 2 + 120
+      : options.mode === 'soak'
+        ? Math.max(900, options.calls / 1000)
+        : options.mode === 'fleet'
+          ? (options.runs + 1) * FLEET_BALANCINGS.length * (options.durationS * 2 + 30) + 120
+          : 600;
   setTimeout(() => {
     console.error(`bench: watchdog: still running after ${budgetS} s, giving up`);
     cleanup();
@@ -625,6 +805,7 @@ async function main(): Promise<void> {
   console.error(`bench: node ${process.version}, ${cpus().length} CPU(s) (${cpus()[0]?.model ?? '?'}), mode ${options.mode}`);
   if (options.mode === 'compare') await compare(options, env);
   else if (options.mode === 'idle') await idle(options, env);
+  else if (options.mode === 'fleet') await fleet(options, env);
   else await soak(options, env);
 }
 

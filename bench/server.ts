@@ -14,12 +14,14 @@ import { ErpsServer } from 'nestjs-erps';
 import { describe, PROTO_LOADER_OPTIONS, ServerArgs, ServerMessage, ServerRequest, writeProto } from './common.js';
 import { startRawServer } from './raw.js';
 
-const counters = { casts: 0 };
+const counters = { casts: 0, echoCalls: 0, delayMs: 0 };
 
 @Controller()
 class EchoController {
   @MessagePattern('echo')
   echo(@Payload() data: unknown): unknown {
+    counters.echoCalls++;
+    if (counters.delayMs > 0) return new Promise((resolve) => setTimeout(() => resolve(data), counters.delayMs));
     return data;
   }
 
@@ -51,6 +53,7 @@ interface GrpcItem {
 class GrpcEchoController {
   @GrpcMethod('Bench', 'Echo')
   echo(item: GrpcItem): GrpcItem {
+    counters.echoCalls++;
     return item;
   }
 
@@ -100,6 +103,7 @@ async function main(): Promise<void> {
 
   switch (args.system) {
     case 'erps': {
+      counters.delayMs = args.delayMs ?? 0;
       erps = new ErpsServer({ host: '127.0.0.1', port: 0, tls: args.tls, identifier: 'bench', versions: '^1.0.0' });
       app = await NestFactory.createMicroservice(EchoModule, { strategy: erps, logger: false });
       await app.listen();
@@ -181,6 +185,7 @@ async function main(): Promise<void> {
         rssBytes: memory.rss,
         heapUsedBytes: memory.heapUsed,
         casts: casts(),
+        echoCalls: counters.echoCalls,
         cpuUserUs: cpu.user,
         cpuSystemUs: cpu.system,
         connections: erps?.connections().length,
