@@ -9,6 +9,7 @@ import { listenLocal } from '../connection/local-registry.js';
 import { ErpsConfigError, ErpsOverloadedError, ErpsSlowConsumerError, ErpsTlsError, describeError } from '../errors/index.js';
 import { encodeFrame, FrameType } from '../protocol/frame.js';
 import { encodeReject, Reject, RejectCode } from '../protocol/handshake.js';
+import { ErpsHealthStatus, ErpsServingStatus, isServingStatus } from '../protocol/health.js';
 import { peerIdentityOf } from '../tls/peer-identity.js';
 import type { ErpsTlsOptions } from '../tls/tls-options.js';
 import { describeTlsFailure, TlsFailure } from '../tls/tls-failure.js';
@@ -59,6 +60,10 @@ export class ErpsDaemon implements SessionHost {
   /** TLS only: accept times, so TLS and HELLO share one handshakeTimeoutMs. */
   private acceptTimes: AcceptTimes | undefined;
   private closing: Promise<void> | undefined;
+  /** Listening, and not (yet) draining: the overall health status is SERVING. */
+  private listening = false;
+  /** The health service's statuses, by service name (setServingStatus). */
+  private readonly serving = new Map<string, ErpsServingStatus>();
 
   constructor(
     private readonly config: ServerConfig,
@@ -93,6 +98,7 @@ export class ErpsDaemon implements SessionHost {
     const config = this.config;
     if (config.transport === 'local') {
       this.stopLocal = listenLocal(config.localName, (socket) => this.acceptLocal(socket));
+      this.listening = true;
       this.statusChanged('listening');
       return Promise.resolve();
     }
@@ -123,6 +129,7 @@ export class ErpsDaemon implements SessionHost {
       });
       server.listen(config.port, config.host, () => {
         listening = true;
+        this.listening = true;
         this.statusChanged('listening');
         resolve();
       });
@@ -185,6 +192,26 @@ export class ErpsDaemon implements SessionHost {
       if (session.push(pattern, data)) sent++;
     }
     return sent;
+  }
+
+  /**
+   * Sets what the health service answers for `service` (gRPC's `setServingStatus`). '' is the server as a whole:
+   * SERVING once listening unless set otherwise. Once a drain starts every service answers NOT_SERVING, whatever
+   * was set; a name never set answers SERVICE_UNKNOWN.
+   */
+  setServingStatus(service: string, status: ErpsServingStatus): void {
+    if (typeof service !== 'string') throw new ErpsConfigError(`setServingStatus(): the service name must be a string, got ${typeof service}`);
+    if (!isServingStatus(status)) throw new ErpsConfigError(`setServingStatus(): the status must be 'SERVING' or 'NOT_SERVING', got ${JSON.stringify(status)}`);
+    this.serving.set(service, status);
+  }
+
+  /** What the health service answers for `service` now. */
+  servingStatus(service: string): ErpsHealthStatus {
+    const stopped = !this.listening || this.closing !== undefined;
+    if (service === '') return stopped ? 'NOT_SERVING' : (this.serving.get('') ?? 'SERVING');
+    const status = this.serving.get(service);
+    if (status === undefined) return 'SERVICE_UNKNOWN';
+    return stopped ? 'NOT_SERVING' : status;
   }
 
   private async shutDown(): Promise<void> {
