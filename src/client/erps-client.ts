@@ -5,6 +5,7 @@ import { ClientConfig, resolveClientConfig } from '../config/client-config.js';
 import { TlsReloader } from '../config/transport.js';
 import { ErpsConfigError, ErpsDisconnectedError, ErpsHealthUnsupportedError, describeError } from '../errors/index.js';
 import { ErpsHealthStatus, HEALTH_PATTERN, healthReplyStatus } from '../protocol/health.js';
+import { debug, debugEnabled } from '../debug.js';
 import { buildMeta, validateHeaders } from '../protocol/headers.js';
 import { wirePattern, WirePattern } from '../protocol/message.js';
 import { Channel, ErpsClientEvents, ErpsClientStats, ErpsClientStatus } from './channel.js';
@@ -101,6 +102,7 @@ export class ErpsClient extends ClientProxy {
     this.channel.on('discovery', (event) => {
       if (event.error !== undefined) new Logger('ErpsClient').warn(`${event.error.message} (keeping ${event.endpoints.length} known endpoints)`);
     });
+    if (debugEnabled()) this.debugLifecycle();
     if (config.tls !== undefined) this.reloader = new TlsReloader('ErpsClient', options.tls, (secure) => (config.tls = { ...config.tls, ...secure }));
     this.watchTls();
     this.mapsReplies =
@@ -246,6 +248,16 @@ export class ErpsClient extends ClientProxy {
       if (current !== undefined) return start(current);
       this.channel.route({ start, fail: failed }, options.waitForReady ?? false, timeoutMs, () => undefined);
     });
+  }
+
+  /** NODE_DEBUG=erps: the client's status, each endpoint's state (with why it failed or closed), each reconnect scheduled. */
+  private debugLifecycle(): void {
+    this.channel.on<'status'>('status', (status) => debug('client: status %s', status));
+    this.channel.on<'endpoint'>('endpoint', (info) => {
+      const why = info.lastError === undefined ? '' : `: ${describeError(info.lastError)}`;
+      debug('client: endpoint %s:%d is %s%s', info.host, info.port, info.state, why);
+    });
+    this.channel.on<'reconnecting'>('reconnecting', (event) => debug('client: reconnecting in %d ms (attempt %d) after: %s', event.delayMs, event.attempt, describeError(event.error)));
   }
 
   /** A server that answered the health check with something else than a health reply. */

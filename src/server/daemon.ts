@@ -13,6 +13,7 @@ import { ErpsHealthStatus, ErpsServingStatus, isServingStatus } from '../protoco
 import { peerIdentityOf } from '../tls/peer-identity.js';
 import type { ErpsTlsOptions } from '../tls/tls-options.js';
 import { describeTlsFailure, TlsFailure } from '../tls/tls-failure.js';
+import { debug, debugEnabled } from '../debug.js';
 import { AcceptTimes } from './accept-times.js';
 import type { CallReply } from './call-reply.js';
 import { RefusalLog } from './refusal-log.js';
@@ -99,6 +100,7 @@ export class ErpsDaemon implements SessionHost {
     if (config.transport === 'local') {
       this.stopLocal = listenLocal(config.localName, (socket) => this.acceptLocal(socket));
       this.listening = true;
+      debug('server: listening on the local transport as "%s"', config.localName);
       this.statusChanged('listening');
       return Promise.resolve();
     }
@@ -110,6 +112,7 @@ export class ErpsDaemon implements SessionHost {
       server.on('connection', this.acceptTimes.accepted);
       server.on('tlsClientError', (err, socket) => {
         const refusal = refusalOf(describeTlsFailure(err), socket);
+        debug('server: TLS failed with %s:%s: %s (%s)', refusal.remoteAddress, refusal.remotePort, refusal.message, refusal.code);
         socket.destroy();
         this.refused(refusal);
         this.events.emit('tlsClientError', err, refusal);
@@ -130,6 +133,7 @@ export class ErpsDaemon implements SessionHost {
       server.listen(config.port, config.host, () => {
         listening = true;
         this.listening = true;
+        debug('server: listening on %s:%d over %s', config.host, (server.address() as net.AddressInfo).port, context !== undefined ? 'mutual TLS' : 'plain TCP');
         this.statusChanged('listening');
         resolve();
       });
@@ -219,10 +223,12 @@ export class ErpsDaemon implements SessionHost {
     const server = this.server;
     this.stopLocal?.();
     if (server === undefined && this.stopLocal === undefined) return;
+    debug('server: draining %d connections (drainTimeoutMs %d)', this.live.size, this.config.drainTimeoutMs);
     this.statusChanged('draining');
     const stopped = server ? new Promise<void>((resolve) => server.close(() => resolve())) : Promise.resolve();
     await Promise.all([...this.live].map((session) => session.drain(this.config.drainTimeoutMs)));
     await stopped;
+    debug('server: closed');
     this.statusChanged('closed');
   }
 
@@ -231,6 +237,7 @@ export class ErpsDaemon implements SessionHost {
       socket.destroy();
       return;
     }
+    debug('server: accepted a local connection');
     this.live.add(new ServerSession({ socket, remoteAddress: undefined, remotePort: undefined, peer: undefined, remote: false }, this));
   }
 
@@ -240,6 +247,7 @@ export class ErpsDaemon implements SessionHost {
       return;
     }
     socket.setNoDelay(true);
+    if (debugEnabled()) debugAccepted(socket);
     if (this.config.tls?.verifyClients && socket instanceof tls.TLSSocket && !socket.authorized) return this.refuseCertificate(socket);
     const session = new ServerSession(
       {
@@ -263,6 +271,7 @@ export class ErpsDaemon implements SessionHost {
     const noCertificate = Object.keys(socket.getPeerCertificate()).length === 0;
     const failure = describeTlsFailure(noCertificate ? 'ERR_SSL_PEER_DID_NOT_RETURN_A_CERTIFICATE' : String(socket.authorizationError));
     const refusal = refusalOf(failure, socket);
+    debug('server: %s:%s: client certificate refused (%s), sending REJECT code %d', socket.remoteAddress, socket.remotePort, failure.message, RejectCode.CERTIFICATE);
     socket.on('error', () => undefined);
     socket.end(encodeFrame(FrameType.REJECT, 0, 0, encodeReject({ code: RejectCode.CERTIFICATE, reason: `client certificate refused: ${failure.message}` })));
     setTimeout(() => socket.destroy(), 1000).unref();
@@ -288,12 +297,20 @@ export class ErpsDaemon implements SessionHost {
     if (reason instanceof ErpsSlowConsumerError || reason instanceof ErpsOverloadedError) {
       this.logger.warn(`Connection ${session.id} from ${session.info.remoteAddress ?? 'local'}${peerSuffix(session.info)} closed: ${reason.message}`);
     }
+    debug(
+      'server: connection %d from %s closed%s: %s',
+      session.id,
+      addressOf(session.info),
+      opened ? '' : ' before its handshake',
+      reason === undefined ? 'cleanly' : describeError(reason),
+    );
     if (opened || reason !== undefined) this.events.emit('disconnect', session.info, reason);
   }
 
   handshakeRejected(session: ServerSession, reject: Reject): void {
     const { remoteAddress, remotePort } = session.info;
     const who = peerSuffix(session.info);
+    debug('server: connection %d from %s%s: handshake rejected, REJECT code %d: %s', session.id, addressOf(session.info), who, reject.code, reject.reason);
     const refusal: ErpsRefusal = { kind: 'handshake-reject', message: `handshake rejected${who}: ${reject.reason}`, code: `reject:${reject.code}`, remoteAddress, remotePort };
     this.refused(refusal);
     this.events.emit('handshakeRejected', session.info, reject.reason, refusal);
@@ -336,4 +353,18 @@ function refusalOf(failure: TlsFailure, socket: net.Socket): ErpsRefusal {
 /** ` (peer "cn")` for log lines, or nothing for a peer without a certificate name. */
 function peerSuffix(info: ErpsSessionInfo): string {
   return info.peer?.cn === undefined ? '' : ` (peer "${info.peer.cn}")`;
+}
+
+/** `address:port`, or `local` for the in-process transport (debug lines). */
+function addressOf(info: ErpsSessionInfo): string {
+  return info.remoteAddress === undefined ? 'local' : `${info.remoteAddress}:${info.remotePort}`;
+}
+
+/** NODE_DEBUG=erps: a connection accepted, with its TLS details and client certificate. */
+function debugAccepted(socket: net.Socket | tls.TLSSocket): void {
+  const from = `${socket.remoteAddress}:${socket.remotePort}`;
+  if (!(socket instanceof tls.TLSSocket)) return debug('server: accepted %s (plain TCP)', from);
+  const subject = socket.getPeerCertificate().subject as Record<string, unknown> | undefined;
+  const verdict = socket.authorized ? 'verified' : `not verified: ${String(socket.authorizationError)}`;
+  debug('server: accepted %s (%s, %s), client certificate CN "%s" %s', from, socket.getProtocol(), socket.getCipher().name, subject?.CN, verdict);
 }

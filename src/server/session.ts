@@ -11,6 +11,7 @@ import { splitMeta, SplitMeta } from '../protocol/headers.js';
 import { ErpsHealthStatus, HEALTH_PATTERN, healthRequestService } from '../protocol/health.js';
 import { algorithmFromFeatures, COMPRESSION_FEATURES, FrameCompressor } from '../connection/compression.js';
 import type { PeerIdentity } from '../tls/peer-identity.js';
+import { debug } from '../debug.js';
 import { CallReply } from './call-reply.js';
 import type { ErpsPushChannel, ErpsSessionInfo } from './session-info.js';
 
@@ -199,6 +200,7 @@ export class ServerSession implements ErpsPushChannel {
     const threshold = this.host.compressionThreshold;
     const features = threshold === undefined ? 0 : hello.features & COMPRESSION_FEATURES;
     this.connection.send(FrameType.WELCOME, 0, 0, encodeWelcome({ wireVersion: WIRE_VERSION, features, keepaliveMs, maxFrameBytes }));
+    debug('server: connection %d: HELLO "%s" %s (codec %s) accepted, WELCOME features 0x%s', this.id, hello.identifier, hello.version, hello.codec, features.toString(16));
     const algorithm = algorithmFromFeatures(features);
     if (algorithm !== undefined) this.connection.enableCompression(new FrameCompressor(algorithm, threshold!));
     this.host.sessionOpened(this);
