@@ -25,6 +25,7 @@ const FRAMEWORK_IMPORTERS = [
 const LAYERS = {
   'src/protocol': ['connection', 'tls', 'server', 'client', 'nest'],
   'src/connection': ['server', 'client', 'nest'],
+  'src/observability': ['connection', 'server', 'client', 'nest'],
 };
 
 const FRAMEWORK = {

@@ -21,6 +21,7 @@ module.exports = {
     '^nestjs-erps$': '<rootDir>/src/index.ts',
     '^nestjs-erps/testing$': '<rootDir>/src/testing/index.ts',
     '^nestjs-erps/terminus$': '<rootDir>/src/terminus/index.ts',
+    '^nestjs-erps/otel$': '<rootDir>/src/otel/index.ts',
     '^(\\.{1,2}/.*)\\.js$': '$1',
   },
   testTimeout: 30000,

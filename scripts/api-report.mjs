@@ -9,7 +9,7 @@ import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const CONFIGS = ['api-extractor.json', 'api-extractor.testing.json', 'api-extractor.terminus.json'];
+const CONFIGS = ['api-extractor.json', 'api-extractor.testing.json', 'api-extractor.otel.json', 'api-extractor.terminus.json'];
 
 const mode = process.argv[2];
 if (mode !== 'check' && mode !== 'update') {

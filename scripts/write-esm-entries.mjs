@@ -6,7 +6,7 @@ import { createRequire } from 'node:module';
 import { basename } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-const ENTRIES = ['index', 'testing/index', 'terminus/index'];
+const ENTRIES = ['index', 'testing/index', 'otel/index', 'terminus/index'];
 const IDENTIFIER = /^[A-Za-z_$][\w$]*$/;
 const require = createRequire(import.meta.url);
 

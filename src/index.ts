@@ -67,3 +67,5 @@ export { MAX_HEADERS, MAX_HEADER_NAME_BYTES, MAX_HEADER_VALUE_BYTES } from './pr
 export { ErpsAllow, ErpsAllowGuard } from './nest/erps-allow.js';
 export type { ErpsAllowRule } from './nest/erps-allow.js';
 export type { ErpsAuthorizeRequest } from './server/erps-server-options.js';
+export { ERPS_CHANNELS } from './observability/channels.js';
+export type { ErpsClientCallMessage, ErpsServerCallMessage, ErpsConnectionMessage } from './observability/channels.js';

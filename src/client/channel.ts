@@ -20,6 +20,7 @@ import { Endpoint, EndpointEvents, ErpsEndpointInfo } from './endpoint.js';
 import type { ErpsEndpointAddress } from './erps-client-options.js';
 import type { OutgoingCall } from './outgoing-call.js';
 import { OutlierDetector } from './outlier-detection.js';
+import { lifecycleChannels, publishLifecycle, socketBytes } from '../observability/channels.js';
 
 /** Client status values, pushed to Nest's `status` observable and emitted as `on('status')`. */
 export type ErpsClientStatus = 'idle' | 'connecting' | 'connected' | 'disconnected' | 'reconnecting' | 'failed' | 'closed';
@@ -212,7 +213,8 @@ export class Channel implements EndpointEvents {
     if (this.readyLinks.length === 0) this.setStatus(this.everConnected || retrying ? 'reconnecting' : 'connecting');
   }
 
-  ready(_endpoint: Endpoint): void {
+  ready(endpoint: Endpoint, link: ClientLink): void {
+    publishLifecycle(lifecycleChannels.clientConnect, () => ({ side: 'client', ...hostPort(endpoint), connectionId: link.connection.id, bytes: socketBytes(link.connection.socket) }));
     this.everConnected = true;
     this.rebuildReady();
     this.setStatus('connected');
@@ -221,6 +223,7 @@ export class Channel implements EndpointEvents {
   }
 
   attemptFailed(endpoint: Endpoint, error: Error): void {
+    if (error instanceof ErpsHandshakeError) publishLifecycle(lifecycleChannels.clientReject, () => ({ side: 'client', ...hostPort(endpoint), code: error.rejectCode, reason: error }));
     this.lastConnectError = error;
     this.discovery?.refreshSoon();
     // connect() fails once no endpoint is ready or still trying its first attempt.
@@ -243,6 +246,7 @@ export class Channel implements EndpointEvents {
 
   stateChanged(endpoint: Endpoint): void {
     if (this.events.listenerCount('endpoint') > 0) this.events.emit('endpoint', endpoint.info());
+    publishLifecycle(lifecycleChannels.clientEndpoint, () => ({ side: 'client', ...hostPort(endpoint), state: endpoint.state, reason: endpoint.lastError }));
   }
 
   gone(endpoint: Endpoint): void {
@@ -359,6 +363,7 @@ export class Channel implements EndpointEvents {
     const delayMs = backoffDelay(endpoint.attempts, policy.minDelayMs, policy.maxDelayMs);
     // Retrying with nothing waiting must not keep a process alive (Nest's TCP client lets a script exit).
     endpoint.retryIn(delayMs, this.queue.length > 0);
+    publishLifecycle(lifecycleChannels.clientReconnecting, () => ({ side: 'client', ...hostPort(endpoint), attempt: endpoint.attempts, delayMs, reason: error }));
     if (this.readyLinks.length > 0) return; // the fleet serves on; the endpoint event tells of this one
     this.setStatus('reconnecting');
     this.events.emit('reconnecting', { attempt: endpoint.attempts, delayMs, error } satisfies ErpsReconnectingEvent);
@@ -462,6 +467,10 @@ export class Channel implements EndpointEvents {
     if (err === undefined) outcome.resolve();
     else outcome.reject(err);
   }
+}
+
+function hostPort(endpoint: Endpoint): { host: string; port: number } {
+  return { host: endpoint.address.host, port: endpoint.address.port };
 }
 
 function addressKey(address: ErpsEndpointAddress): string {

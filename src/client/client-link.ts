@@ -12,6 +12,7 @@ export type { CallObserver } from './outgoing-call.js';
 
 /** The endpoint a link belongs to, as the link sees it: the failure streak outlier detection reads. */
 export interface LinkOwner {
+  readonly address: { host: string; port: number };
   /** Calls in a row that failed with a transport error or a timeout; any reply resets it. */
   consecutiveFailures: number;
 }
@@ -51,7 +52,7 @@ export class ClientLink implements CallCarrier {
     /** The server's maxFrameBytes, from its WELCOME. */
     private readonly peerMaxFrameBytes: number,
     private readonly events: LinkEvents,
-    readonly owner: LinkOwner = { consecutiveFailures: 0 },
+    readonly owner: LinkOwner = { address: { host: '', port: 0 }, consecutiveFailures: 0 },
   ) {
     connection.setHandlers({ onFrame: (frame) => this.onFrame(frame), onClose: (reason) => this.onClose(reason) });
   }

@@ -5,6 +5,8 @@ import { ClientLink, LinkEvents, LinkOwner } from './client-link.js';
 import type { Connector } from './connector.js';
 import type { ErpsEndpointAddress } from './erps-client-options.js';
 import type { OutgoingCall } from './outgoing-call.js';
+import { ErpsSlowConsumerError } from '../errors/index.js';
+import { lifecycleChannels, publishLifecycle } from '../observability/channels.js';
 
 /** Connectivity of one endpoint (grpc-js's subchannel states, plus `ejected` by outlier detection). */
 export type EndpointState = 'idle' | 'connecting' | 'ready' | 'transient-failure' | 'ejected';
@@ -264,6 +266,10 @@ export class Endpoint implements LinkOwner {
   }
 
   private onLinkClosed(link: ClientLink, reason: Error | undefined): void {
+    publishLifecycle(lifecycleChannels.clientDisconnect, () => ({ side: 'client', host: this.address.host, port: this.address.port, connectionId: link.connection.id, reason }));
+    if (reason instanceof ErpsSlowConsumerError) {
+      publishLifecycle(lifecycleChannels.slowConsumer, () => ({ side: 'client', host: this.address.host, port: this.address.port, connectionId: link.connection.id, reason }));
+    }
     this.links.delete(link);
     this.callsOfClosedLinks += link.callsSent;
     const wasUsable = this.dropUsable(link);

@@ -14,6 +14,8 @@ import type { Connector } from './connector.js';
 import type { ErpsEndpointInfo } from './endpoint.js';
 import { Endpoint } from './endpoint.js';
 import { OutgoingCall } from './outgoing-call.js';
+import { TracedObserver } from './traced-call.js';
+import { clientCallChannel, clientCastChannel, ErpsClientCallMessage } from '../observability/channels.js';
 import { ErpsRecord } from './erps-record.js';
 import { ErpsClientOptions } from './erps-client-options.js';
 
@@ -57,6 +59,10 @@ export interface ErpsHealthResult {
 interface PreparedMessage {
   wire: WirePattern;
   meta: Record<string, unknown> | null;
+  /** What meta was built from, to build it again with the headers tracing adds. */
+  headers: Record<string, string> | undefined;
+  hasContext: boolean;
+  context: unknown;
   data: unknown;
   timeoutMs: number;
   waitForReady: boolean;
@@ -64,6 +70,16 @@ interface PreparedMessage {
 }
 
 const PATTERN_CACHE_LIMIT = 1024;
+
+/** The end of a traced cast: written to `link`, or failed with `err`. */
+function castDone(traced: ErpsClientCallMessage, link: ClientLink | undefined, err?: unknown): void {
+  if (link !== undefined) traced.endpoint = { host: link.owner.address.host, port: link.owner.address.port };
+  if (err !== undefined) {
+    traced.error = err;
+    clientCastChannel.error.publish(traced);
+  }
+  clientCastChannel.asyncEnd.publish(traced);
+}
 
 /**
  * The Erps client: a thin proxy over one persistent, self-healing connection. `send()` is a call,
@@ -192,6 +208,7 @@ export class ErpsClient extends ClientProxy {
     return new Observable<TResult>((subscriber) => {
       if (this.mapsReplies) subscriber = this.mapReplies(subscriber);
       if (message instanceof Error) return subscriber.error(message);
+      if (clientCallChannel.hasSubscribers) return this.tracedCall(message, subscriber);
       const call = new OutgoingCall(message.wire, message.meta, message.data, subscriber, message.timeoutMs, message.idempotent);
       const current = this.channel.pick();
       // The common case, with no closures: connected, so the call goes out now; the call is its own teardown (CANCEL).
@@ -199,12 +216,38 @@ export class ErpsClient extends ClientProxy {
         current.call(call);
         return call;
       }
-      const start = (link: ClientLink): void => {
-        if (!subscriber.closed) link.call(call);
-      };
-      this.channel.route({ start, fail: (err) => subscriber.error(err) }, message.waitForReady, message.timeoutMs, (leave) => subscriber.add(leave));
+      this.routeCall(call, message, subscriber);
       return call;
     });
+  }
+
+  private routeCall(call: OutgoingCall, message: PreparedMessage, subscriber: Subscriber<unknown>): void {
+    const start = (link: ClientLink): void => {
+      if (!subscriber.closed) link.call(call);
+    };
+    this.channel.route({ start, fail: (err) => subscriber.error(err) }, message.waitForReady, message.timeoutMs, (leave) => subscriber.add(leave));
+  }
+
+  /** A call while `erps:client:call` has subscribers: they may add headers (trace context) before it is encoded. */
+  private tracedCall(message: PreparedMessage, subscriber: Subscriber<unknown>): () => void {
+    const traced: ErpsClientCallMessage = { kind: 'call', pattern: message.wire.text, headers: { ...message.headers }, data: message.data };
+    clientCallChannel.start.publish(traced);
+    let observer: TracedObserver;
+    try {
+      const meta = buildMeta(traced.headers, message.hasContext, message.context);
+      observer = new TracedObserver(subscriber, traced);
+      const call = new OutgoingCall(message.wire, meta, message.data, observer, message.timeoutMs, message.idempotent);
+      observer.call = call;
+      const current = this.channel.pick();
+      if (current !== undefined) current.call(call);
+      else this.routeCall(call, message, subscriber);
+    } finally {
+      clientCallChannel.end.publish(traced);
+    }
+    return () => {
+      observer.cancelled();
+      observer.call?.unsubscribe();
+    };
   }
 
   /**
@@ -280,16 +323,31 @@ export class ErpsClient extends ClientProxy {
     const message = this.prepare(pattern, data, options);
     const source = new Observable<TResult>((subscriber) => {
       if (message instanceof Error) return subscriber.error(message);
+      const traced: ErpsClientCallMessage | undefined = clientCastChannel.hasSubscribers
+        ? { kind: 'cast', pattern: message.wire.text, headers: { ...message.headers }, data: message.data }
+        : undefined;
+      let meta = message.meta;
+      if (traced !== undefined) {
+        clientCastChannel.start.publish(traced);
+        meta = buildMeta(traced.headers, message.hasContext, message.context);
+        clientCastChannel.end.publish(traced);
+      }
       const start = (link: ClientLink): void => {
         try {
-          link.cast(message.wire, message.meta, message.data);
+          link.cast(message.wire, meta, message.data);
+          if (traced !== undefined) castDone(traced, link);
           subscriber.next(undefined as TResult);
           subscriber.complete();
         } catch (err) {
+          if (traced !== undefined) castDone(traced, link, err);
           subscriber.error(err);
         }
       };
-      this.channel.route({ start, fail: (err) => subscriber.error(err) }, message.waitForReady, message.timeoutMs, (leave) => subscriber.add(leave));
+      const fail = (err: Error): void => {
+        if (traced !== undefined) castDone(traced, undefined, err);
+        subscriber.error(err);
+      };
+      this.channel.route({ start, fail }, message.waitForReady, message.timeoutMs, (leave) => subscriber.add(leave));
     });
     // A replaying connector: a caller that subscribes after a synchronous dispatch still sees the outcome.
     const hot = connectable(source, { connector: () => new ReplaySubject<TResult>(1), resetOnDisconnect: false });
@@ -331,11 +389,15 @@ export class ErpsClient extends ClientProxy {
       const forward = this.options.forwardContext;
       const store: unknown = forward?.storage.getStore();
       const hasContext = store !== undefined;
-      const meta = buildMeta(headers, hasContext, hasContext && forward!.encode ? forward!.encode(store) : store);
+      const context = hasContext && forward!.encode ? forward!.encode(store) : store;
+      const meta = buildMeta(headers, hasContext, context);
       const timeoutMs = callOptions.timeoutMs ?? this.config.timeoutMs;
       return {
         wire: this.encodePattern(pattern),
         meta,
+        headers,
+        hasContext,
+        context,
         data,
         timeoutMs,
         waitForReady: callOptions.waitForReady ?? this.config.waitForReady,

@@ -16,13 +16,14 @@ export interface MessageBody {
 
 /** A pattern ready for the wire: its UTF-8 bytes, and the body prefix of a message that carries no metadata. */
 export interface WirePattern {
+  readonly text: string;
   readonly bytes: Buffer;
   readonly barePrefix: Buffer;
 }
 
 export function wirePattern(pattern: string): WirePattern {
   const bytes = Buffer.from(pattern, 'utf8');
-  return { bytes, barePrefix: encodeMessagePrefix(bytes, null) };
+  return { text: pattern, bytes, barePrefix: encodeMessagePrefix(bytes, null) };
 }
 
 /** The body prefix (pattern and metadata); the payload follows it on the wire and is never copied into it. */

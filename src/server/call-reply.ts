@@ -20,6 +20,10 @@ export class CallReply {
   private flushScheduled = false;
   private finished = false;
   private doneCallback: (() => void) | undefined;
+  /** How it ended, for tracing: the single value, the error reply, or a cancel. */
+  value: unknown;
+  failure: unknown;
+  cancelled = false;
 
   constructor(
     private readonly connection: ErpsConnection,
@@ -34,13 +38,21 @@ export class CallReply {
 
   /** Runs `callback` once the reply is finished (at once if it already is). */
   onDone(callback: () => void): void {
-    if (this.finished) callback();
-    else this.doneCallback = callback;
+    if (this.finished) return callback();
+    const before = this.doneCallback;
+    this.doneCallback =
+      before === undefined
+        ? callback
+        : () => {
+            before();
+            callback();
+          };
   }
 
   /** The handler produced a plain value (or a Promise resolved to one). */
   single(value: unknown): void {
     if (this.finished) return;
+    this.value = value;
     this.sendValue(value, 0);
     this.finish();
   }
@@ -63,6 +75,7 @@ export class CallReply {
   /** Sends an error reply (already shaped by Nest's exception filters, or by us). */
   error(err: unknown): void {
     if (this.finished) return;
+    this.failure = err;
     let body: Buffer;
     try {
       body = this.codec.encode(err);
@@ -76,6 +89,7 @@ export class CallReply {
   /** Stops the handler's stream and sends nothing more (the client cancelled or is gone). */
   cancel(): void {
     if (this.finished) return;
+    this.cancelled = true;
     this.finish();
   }
 

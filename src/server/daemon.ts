@@ -17,6 +17,7 @@ import { debug, debugEnabled } from '../debug.js';
 import { AcceptTimes } from './accept-times.js';
 import type { CallReply } from './call-reply.js';
 import { RefusalLog } from './refusal-log.js';
+import { ErpsConnectionMessage, lifecycleChannels, publishLifecycle, socketBytes } from '../observability/channels.js';
 import { CallTarget, InboundMessage, ServerSession, SessionHost } from './session.js';
 import type { ErpsSessionInfo } from './session-info.js';
 import type { ErpsRefusal, ErpsServerEvent, ErpsServerEvents, ErpsServerStats, ErpsServerStatus } from './server-events.js';
@@ -282,6 +283,13 @@ export class ErpsDaemon implements SessionHost {
   private refused(refusal: ErpsRefusal): void {
     const from = refusal.remoteAddress === undefined ? 'a peer' : `${refusal.remoteAddress}:${refusal.remotePort}`;
     this.refusals.refused(`Refused connection from ${from}: ${refusal.message}`);
+    publishLifecycle(lifecycleChannels.serverReject, () => ({
+      side: 'server',
+      remoteAddress: refusal.remoteAddress,
+      remotePort: refusal.remotePort,
+      code: refusal.code,
+      reason: new Error(refusal.message),
+    }));
   }
 
   // ---- SessionHost ----
@@ -289,6 +297,7 @@ export class ErpsDaemon implements SessionHost {
   sessionOpened(session: ServerSession): void {
     this.sessions.set(session.id, session);
     this.events.emit('connection', session.info);
+    publishLifecycle(lifecycleChannels.serverConnect, () => ({ ...sessionMessage(session), bytes: socketBytes(session.connection.socket) }));
   }
 
   sessionClosed(session: ServerSession, reason: Error | undefined, opened: boolean): void {
@@ -305,6 +314,8 @@ export class ErpsDaemon implements SessionHost {
       reason === undefined ? 'cleanly' : describeError(reason),
     );
     if (opened || reason !== undefined) this.events.emit('disconnect', session.info, reason);
+    publishLifecycle(lifecycleChannels.serverDisconnect, () => ({ ...sessionMessage(session), reason }));
+    if (reason instanceof ErpsSlowConsumerError) publishLifecycle(lifecycleChannels.slowConsumer, () => ({ ...sessionMessage(session), reason }));
   }
 
   handshakeRejected(session: ServerSession, reject: Reject): void {
@@ -367,4 +378,9 @@ function debugAccepted(socket: net.Socket | tls.TLSSocket): void {
   const subject = socket.getPeerCertificate().subject as Record<string, unknown> | undefined;
   const verdict = socket.authorized ? 'verified' : `not verified: ${String(socket.authorizationError)}`;
   debug('server: accepted %s (%s, %s), client certificate CN "%s" %s', from, socket.getProtocol(), socket.getCipher().name, subject?.CN, verdict);
+}
+
+function sessionMessage(session: ServerSession): ErpsConnectionMessage {
+  const { remoteAddress, remotePort, peer } = session.info;
+  return { side: 'server', connectionId: session.id, remoteAddress, remotePort, peer };
 }

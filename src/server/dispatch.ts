@@ -5,6 +5,7 @@ import type { ForwardContextOptions } from '../forward-context.js';
 import type { SplitMeta } from '../protocol/headers.js';
 import type { ErpsAuthorizeRequest } from './erps-server-options.js';
 import type { CallReply } from './call-reply.js';
+import { ErpsServerCallMessage, serverCallChannel, serverCastChannel } from '../observability/channels.js';
 import type { InboundMessage } from './session.js';
 import type { ErpsSessionInfo } from './session-info.js';
 
@@ -53,6 +54,70 @@ export class Dispatcher {
   }
 
   call(handler: Handler, message: InboundMessage, reply: CallReply): void {
+    if (serverCallChannel.hasSubscribers) return this.tracedCall(handler, message, reply);
+    this.dispatchCall(handler, message, reply);
+  }
+
+  cast(handler: Handler, message: InboundMessage, dropped: (reason: string) => void): void {
+    if (serverCastChannel.hasSubscribers) return this.tracedCast(handler, message, dropped);
+    this.dispatchCast(handler, message, dropped);
+  }
+
+  /** A call while `erps:server:call` has subscribers: its run is published, and may run inside their context. */
+  private tracedCall(handler: Handler, message: InboundMessage, reply: CallReply): void {
+    const traced = tracedMessage('call', message);
+    serverCallChannel.start.publish(traced);
+    reply.onDone(() => {
+      if (reply.cancelled) traced.cancelled = true;
+      if (reply.failure !== undefined) {
+        traced.error = reply.failure;
+        serverCallChannel.error.publish(traced);
+      } else {
+        traced.result = reply.value;
+      }
+      serverCallChannel.asyncEnd.publish(traced);
+    });
+    try {
+      const run = (): void => this.dispatchCall(handler, message, reply);
+      if (traced.runInContext !== undefined) traced.runInContext(run);
+      else run();
+    } finally {
+      serverCallChannel.end.publish(traced);
+    }
+  }
+
+  private tracedCast(handler: Handler, message: InboundMessage, dropped: (reason: string) => void): void {
+    const traced = tracedMessage('cast', message);
+    serverCastChannel.start.publish(traced);
+    let ended = false;
+    const end = (err?: unknown): void => {
+      if (ended) return;
+      ended = true;
+      if (err !== undefined) {
+        traced.error = err;
+        serverCastChannel.error.publish(traced);
+      }
+      serverCastChannel.asyncEnd.publish(traced);
+    };
+    try {
+      const run = (): void =>
+        this.dispatchCast(
+          handler,
+          message,
+          (reason) => {
+            end(new Error(reason));
+            dropped(reason);
+          },
+          end,
+        );
+      if (traced.runInContext !== undefined) traced.runInContext(run);
+      else run();
+    } finally {
+      serverCastChannel.end.publish(traced);
+    }
+  }
+
+  private dispatchCall(handler: Handler, message: InboundMessage, reply: CallReply): void {
     // Same outcome as below when neither option is configured, without the closures per call.
     if (this.options.authorize === undefined && this.options.forwardContext === undefined) return this.runCall(handler, message, reply);
     this.whenAuthorized(message, 'call', (allowed) => {
@@ -65,10 +130,11 @@ export class Dispatcher {
     });
   }
 
-  cast(handler: Handler, message: InboundMessage, dropped: (reason: string) => void): void {
+  /** `ended` hears when the handler is done (with its error, if it failed): tracing only. */
+  private dispatchCast(handler: Handler, message: InboundMessage, dropped: (reason: string) => void, ended?: (err?: unknown) => void): void {
     this.whenAuthorized(message, 'cast', (allowed) => {
       if (!allowed) return dropped(`peer ${describePeer(message.session.info)} may not cast it`);
-      this.inCallerContext(message.meta, () => this.runEvent(handler, message), dropped);
+      this.inCallerContext(message.meta, () => this.runEvent(handler, message, ended), dropped);
     });
   }
 
@@ -171,16 +237,21 @@ export class Dispatcher {
   }
 
   /** Runs the head handler of a pattern (which runs the chain of event handlers for it). */
-  private runEvent(handler: Handler, message: InboundMessage): void {
+  private runEvent(handler: Handler, message: InboundMessage, ended?: (err?: unknown) => void): void {
     const ctx = this.host.contextFor(message);
     this.withHooks(this.host.processingHooks(), ctx, async (end) => {
       const result = await handler(message.data, ctx);
       if (isObservable(result)) {
-        connectable(result.pipe(finalize(end)), { connector: () => new Subject(), resetOnDisconnect: false }).connect();
+        const done = ended === undefined ? end : () => (end(), ended());
+        connectable(result.pipe(finalize(done)), { connector: () => new Subject(), resetOnDisconnect: false }).connect();
       } else {
         end();
+        ended?.();
       }
-    }).catch((err: unknown) => this.options.logger.error(err));
+    }).catch((err: unknown) => {
+      ended?.(err);
+      this.options.logger.error(err);
+    });
   }
 
   /** Runs `fn` between the processing start and end hooks, or directly when there are none. */
@@ -197,6 +268,20 @@ export class Dispatcher {
       throw err;
     });
   }
+}
+
+function tracedMessage(kind: 'call' | 'cast', message: InboundMessage): ErpsServerCallMessage {
+  const info = message.session.info;
+  return {
+    kind,
+    pattern: message.pattern,
+    headers: message.meta.headers,
+    data: message.data,
+    peer: info.peer,
+    remoteAddress: info.remoteAddress,
+    remotePort: info.remotePort,
+    connectionId: message.session.id,
+  };
 }
 
 function isPromiseLike(value: unknown): value is PromiseLike<unknown> {
