@@ -20,6 +20,7 @@ module.exports = {
   moduleNameMapper: {
     '^nestjs-erps$': '<rootDir>/src/index.ts',
     '^nestjs-erps/testing$': '<rootDir>/src/testing/index.ts',
+    '^nestjs-erps/terminus$': '<rootDir>/src/terminus/index.ts',
     '^nestjs-erps/otel$': '<rootDir>/src/otel/index.ts',
     '^(\\.{1,2}/.*)\\.js$': '$1',
   },

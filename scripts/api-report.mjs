@@ -1,5 +1,6 @@
-// The API reports in etc/: the exported surface of 'nestjs-erps' (src/index.ts) and 'nestjs-erps/testing'
-// (src/testing/index.ts), read by API Extractor from the built dist/*.d.ts (run `npm run build` first).
+// The API reports in etc/: the exported surface of 'nestjs-erps' (src/index.ts), 'nestjs-erps/testing'
+// (src/testing/index.ts) and 'nestjs-erps/terminus' (src/terminus/index.ts), read by API Extractor from the built
+// dist/*.d.ts (run `npm run build` first).
 //   node scripts/api-report.mjs check    fails when a report differs from what the code exports (npm test)
 //   node scripts/api-report.mjs update   rewrites the reports (npm run api:update); commit them with the change
 import { CompilerState, Extractor, ExtractorConfig } from '@microsoft/api-extractor';
@@ -8,7 +9,7 @@ import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const CONFIGS = ['api-extractor.json', 'api-extractor.testing.json', 'api-extractor.otel.json'];
+const CONFIGS = ['api-extractor.json', 'api-extractor.testing.json', 'api-extractor.otel.json', 'api-extractor.terminus.json'];
 
 const mode = process.argv[2];
 if (mode !== 'check' && mode !== 'update') {

@@ -19,6 +19,7 @@ export {
   ErpsHeadersError,
   ErpsSlowConsumerError,
   ErpsOverloadedError,
+  ErpsHealthUnsupportedError,
 } from './errors/classes.js';
 export { isRetryable } from './errors/reply.js';
 export type { ErpsErrorReply } from './errors/reply.js';
@@ -31,6 +32,8 @@ export { ErpsContext } from './server/erps-context.js';
 export type { ErpsSessionInfo, ErpsHeaders, ErpsContextArgs } from './server/erps-context.js';
 export { ErpsClient } from './client/erps-client.js';
 export type { ErpsClientStatus, ErpsCallOptions, ErpsReconnectingEvent, ErpsClientEvents, ErpsClientStats, ErpsDiscoveryEvent } from './client/erps-client.js';
+export type { ErpsHealthCheckOptions, ErpsHealthResult } from './client/erps-client.js';
+export type { ErpsHealthStatus, ErpsServingStatus } from './protocol/health.js';
 export type { Connector } from './client/connector.js';
 export type { DialOptions, Dialled } from './client/dial.js';
 export type { EndpointState, ErpsEndpointInfo } from './client/endpoint.js';

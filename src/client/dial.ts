@@ -7,6 +7,7 @@ import { ErpsConnectTimeoutError, ErpsHandshakeError, ErpsProtocolError, ErpsTls
 import { classifyDialError } from './classify-dial-error.js';
 import { Frame, FrameType } from '../protocol/frame.js';
 import { decodeReject, decodeWelcome, encodeHello, Hello, RejectCode, Welcome } from '../protocol/handshake.js';
+import { debug, debugEnabled } from '../debug.js';
 
 /** REJECTs that pass: the same HELLO may be accepted later. */
 const TEMPORARY_REJECTS: ReadonlySet<number> = new Set([RejectCode.SERVER_FULL, RejectCode.SHUTTING_DOWN]);
@@ -40,6 +41,7 @@ export function dial(options: DialOptions, onSocket?: (socket: Duplex) => void):
     let connection: ErpsConnection | undefined;
     let socket: Duplex;
     let readyEvent: string | undefined;
+    debug('client: dialling %s over %s', where, options.localName !== undefined ? 'the local transport' : options.tls ? 'mutual TLS' : 'plain TCP');
     if (options.localName !== undefined) {
       try {
         socket = connectLocal(options.localName);
@@ -58,6 +60,7 @@ export function dial(options: DialOptions, onSocket?: (socket: Duplex) => void):
 
     function fail(err: Error): void {
       if (settled) return;
+      debug('client: %s: connection attempt failed: %s', where, describeError(err));
       settled = true;
       clearTimeout(timer);
       socket.removeListener('error', onSocketError);
@@ -72,12 +75,21 @@ export function dial(options: DialOptions, onSocket?: (socket: Duplex) => void):
     const onReady = (): void => {
       if (settled) return;
       socket.removeListener('error', onSocketError);
+      if (debugEnabled()) debugConnected(where, socket, options.hello);
       connection = new ErpsConnection(
         socket,
         {
           onFrame(frame: Frame) {
             if (frame.type === FrameType.WELCOME) {
               const welcome = decodeWelcome(frame.body);
+              debug(
+                'client: %s: WELCOME (wire version %d, features 0x%s, keepaliveMs %d, maxFrameBytes %d)',
+                where,
+                welcome.wireVersion,
+                welcome.features.toString(16),
+                welcome.keepaliveMs,
+                welcome.maxFrameBytes,
+              );
               settled = true;
               clearTimeout(timer);
               connection!.handshakeDone();
@@ -86,6 +98,7 @@ export function dial(options: DialOptions, onSocket?: (socket: Duplex) => void):
               resolve({ connection: connection!, welcome });
             } else if (frame.type === FrameType.REJECT) {
               const { code, reason } = decodeReject(frame.body);
+              debug('client: %s: REJECT code %d: %s', where, code, reason);
               // A refused client certificate is a TLS failure (retried: certificates get rotated), told in words.
               fail(code === RejectCode.CERTIFICATE ? new ErpsTlsError(`${where}: ${reason}`) : new ErpsHandshakeError(reason, code, TEMPORARY_REJECTS.has(code)));
             } else {
@@ -106,4 +119,15 @@ export function dial(options: DialOptions, onSocket?: (socket: Duplex) => void):
     if (readyEvent === undefined) onReady();
     else socket.once(readyEvent, onReady);
   });
+}
+
+/** NODE_DEBUG=erps: the connection is up (TCP, TLS with its details), HELLO goes out. */
+function debugConnected(where: string, socket: Duplex, hello: Hello): void {
+  const sending = `sending HELLO (identifier "${hello.identifier}", version ${hello.version}, codec ${hello.codec}, features 0x${hello.features.toString(16)})`;
+  if (socket instanceof tls.TLSSocket) {
+    const subject = socket.getPeerCertificate().subject as Record<string, unknown> | undefined;
+    debug('client: %s: TLS up (%s, %s), server certificate CN "%s"; %s', where, socket.getProtocol(), socket.getCipher().name, subject?.CN, sending);
+  } else {
+    debug('client: %s: connected; %s', where, sending);
+  }
 }

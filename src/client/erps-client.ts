@@ -3,13 +3,16 @@ import { connectable, filter, Observable, ReplaySubject, Subject, Subscriber } f
 import { ClientProxy, ReadPacket, WritePacket } from '@nestjs/microservices';
 import { ClientConfig, resolveClientConfig } from '../config/client-config.js';
 import { TlsReloader } from '../config/transport.js';
-import { ErpsConfigError, ErpsDisconnectedError, describeError } from '../errors/index.js';
+import { ErpsConfigError, ErpsDisconnectedError, ErpsHealthUnsupportedError, describeError } from '../errors/index.js';
+import { ErpsHealthStatus, HEALTH_PATTERN, healthReplyStatus } from '../protocol/health.js';
+import { debug, debugEnabled } from '../debug.js';
 import { buildMeta, validateHeaders } from '../protocol/headers.js';
 import { wirePattern, WirePattern } from '../protocol/message.js';
 import { Channel, ErpsClientEvents, ErpsClientStats, ErpsClientStatus } from './channel.js';
 import type { ClientLink } from './client-link.js';
 import type { Connector } from './connector.js';
 import type { ErpsEndpointInfo } from './endpoint.js';
+import { Endpoint } from './endpoint.js';
 import { OutgoingCall } from './outgoing-call.js';
 import { TracedObserver } from './traced-call.js';
 import { clientCallChannel, clientCastChannel, ErpsClientCallMessage } from '../observability/channels.js';
@@ -33,6 +36,24 @@ export interface ErpsCallOptions {
    * the client's maxRetries, within timeoutMs). Default false: such a call fails with ErpsConnectionLostError.
    */
   idempotent?: boolean;
+}
+
+/** Options of `client.health()`. */
+export interface ErpsHealthCheckOptions {
+  /** How long to wait for the answer (default: the client's timeoutMs). */
+  timeoutMs?: number;
+  /** Wait (up to timeoutMs) for a connection instead of failing at once while there is none. Default false. */
+  waitForReady?: boolean;
+}
+
+/** What `client.health()` found: the status the server answered, the round trip, and which endpoint answered. */
+export interface ErpsHealthResult {
+  /** SERVING, NOT_SERVING (set so, or the server drains), SERVICE_UNKNOWN (a service name the server never set). */
+  status: ErpsHealthStatus;
+  /** From the CALL written to the reply read, in milliseconds. */
+  rttMs: number;
+  /** The endpoint whose server answered. */
+  endpoint?: { host: string; port: number };
 }
 
 interface PreparedMessage {
@@ -97,6 +118,7 @@ export class ErpsClient extends ClientProxy {
     this.channel.on('discovery', (event) => {
       if (event.error !== undefined) new Logger('ErpsClient').warn(`${event.error.message} (keeping ${event.endpoints.length} known endpoints)`);
     });
+    if (debugEnabled()) this.debugLifecycle();
     if (config.tls !== undefined) this.reloader = new TlsReloader('ErpsClient', options.tls, (secure) => (config.tls = { ...config.tls, ...secure }));
     this.watchTls();
     this.mapsReplies =
@@ -226,6 +248,71 @@ export class ErpsClient extends ClientProxy {
       observer.cancelled();
       observer.call?.unsubscribe();
     };
+  }
+
+  /**
+   * Asks a server of the fleet (the one the balancer picks, as for a call) for the status of `service` through the
+   * health service (docs/PROTOCOL.md): '' (the default) is the server as a whole. A real round trip, answered by the
+   * server itself (no handler, guard or interceptor runs). Resolves with SERVING, NOT_SERVING (set so, or draining)
+   * or SERVICE_UNKNOWN (a name the server never set) and the round-trip time. Rejects like a call when no server
+   * answers (ErpsDisconnectedError, ErpsTimeoutError, ...), and with ErpsHealthUnsupportedError when the server
+   * predates the health service. Headers, dispatch hooks and serializers do not apply.
+   */
+  health(service = '', options: ErpsHealthCheckOptions = {}): Promise<ErpsHealthResult> {
+    const timeoutMs = options.timeoutMs ?? this.config.timeoutMs;
+    return new Promise<ErpsHealthResult>((resolve, reject) => {
+      let sentAt = 0;
+      let answer: unknown;
+      // An error reply is passed on as a call's would be, except the one of a server without the health service.
+      const failed = (err: unknown): void => reject((err as { code?: unknown } | null)?.code === 'ERPS_NO_HANDLER' && !(err instanceof Error) ? this.healthRefused(call, err) : err);
+      const call = new OutgoingCall(
+        this.encodePattern(HEALTH_PATTERN),
+        null,
+        { service },
+        {
+          next: (value) => (answer = value),
+          error: failed,
+          complete: () => {
+            const rttMs = performance.now() - sentAt;
+            const status = healthReplyStatus(answer);
+            if (status === undefined) return reject(this.healthRefused(call, answer));
+            const endpoint = endpointOf(call);
+            resolve(endpoint === undefined ? { status, rttMs } : { status, rttMs, endpoint });
+          },
+        },
+        timeoutMs,
+        false,
+      );
+      const start = (link: ClientLink): void => {
+        sentAt = performance.now();
+        link.call(call);
+      };
+      const current = this.channel.pick();
+      if (current !== undefined) return start(current);
+      this.channel.route({ start, fail: failed }, options.waitForReady ?? false, timeoutMs, () => undefined);
+    });
+  }
+
+  /** NODE_DEBUG=erps: the client's status, each endpoint's state (with why it failed or closed), each reconnect scheduled. */
+  private debugLifecycle(): void {
+    this.channel.on<'status'>('status', (status) => debug('client: status %s', status));
+    this.channel.on<'endpoint'>('endpoint', (info) => {
+      const why = info.lastError === undefined ? '' : `: ${describeError(info.lastError)}`;
+      debug('client: endpoint %s:%d is %s%s', info.host, info.port, info.state, why);
+    });
+    this.channel.on<'reconnecting'>('reconnecting', (event) => debug('client: reconnecting in %d ms (attempt %d) after: %s', event.delayMs, event.attempt, describeError(event.error)));
+  }
+
+  /** A server that answered the health check with something else than a health reply. */
+  private healthRefused(call: OutgoingCall, answer: unknown): ErpsHealthUnsupportedError {
+    const endpoint = endpointOf(call);
+    const server = endpoint === undefined ? 'the server' : `${endpoint.host}:${endpoint.port}`;
+    const code = (answer as { code?: unknown } | null)?.code;
+    const message =
+      code === 'ERPS_NO_HANDLER'
+        ? `${server} does not answer Erps health checks: it predates the health service (ERPS_NO_HANDLER for "${HEALTH_PATTERN}")`
+        : `${server} answered the health check with something else than a health reply: ${describeAnswer(answer)}`;
+    return new ErpsHealthUnsupportedError(message, answer);
   }
 
   /**
@@ -361,5 +448,20 @@ export class ErpsClient extends ClientProxy {
       if (this.patternCache.size < PATTERN_CACHE_LIMIT) this.patternCache.set(key, wire);
     }
     return wire;
+  }
+}
+
+/** The endpoint of the link that carried `call` last (its answer came from there). */
+function endpointOf(call: OutgoingCall): { host: string; port: number } | undefined {
+  // The carrier is always a ClientLink, whose owner is its Endpoint.
+  const owner = (call.carrier as ClientLink | undefined)?.owner;
+  return owner instanceof Endpoint ? { host: owner.address.host, port: owner.address.port } : undefined;
+}
+
+function describeAnswer(answer: unknown): string {
+  try {
+    return JSON.stringify(answer)?.slice(0, 200) ?? String(answer);
+  } catch {
+    return String(answer);
   }
 }

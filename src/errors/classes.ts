@@ -164,3 +164,14 @@ export class ErpsOverloadedError extends ErpsError {
     super('ERPS_OVERLOADED', message);
   }
 }
+
+/**
+ * `client.health()` reached a server that does not answer the health service: one older than the health check
+ * (it answers ERPS_NO_HANDLER for "$erps.health"), or one whose own "$erps.health" handler answered something else.
+ * `cause` is what the server answered.
+ */
+export class ErpsHealthUnsupportedError extends ErpsError {
+  constructor(message: string, cause?: unknown) {
+    super('ERPS_HEALTH_UNSUPPORTED', message, cause === undefined ? undefined : { cause });
+  }
+}

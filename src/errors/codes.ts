@@ -15,6 +15,7 @@ export type ErpsErrorCode =
   | 'ERPS_QUEUE_FULL'
   | 'ERPS_SLOW_CONSUMER'
   | 'ERPS_OVERLOADED'
+  | 'ERPS_HEALTH_UNSUPPORTED'
   | ErpsReplyCode;
 
 /** Codes of the error replies the server itself sends (the handler did not run). */

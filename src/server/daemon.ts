@@ -9,9 +9,11 @@ import { listenLocal } from '../connection/local-registry.js';
 import { ErpsConfigError, ErpsOverloadedError, ErpsSlowConsumerError, ErpsTlsError, describeError } from '../errors/index.js';
 import { encodeFrame, FrameType } from '../protocol/frame.js';
 import { encodeReject, Reject, RejectCode } from '../protocol/handshake.js';
+import { ErpsHealthStatus, ErpsServingStatus, isServingStatus } from '../protocol/health.js';
 import { peerIdentityOf } from '../tls/peer-identity.js';
 import type { ErpsTlsOptions } from '../tls/tls-options.js';
 import { describeTlsFailure, TlsFailure } from '../tls/tls-failure.js';
+import { debug, debugEnabled } from '../debug.js';
 import { AcceptTimes } from './accept-times.js';
 import type { CallReply } from './call-reply.js';
 import { RefusalLog } from './refusal-log.js';
@@ -60,6 +62,10 @@ export class ErpsDaemon implements SessionHost {
   /** TLS only: accept times, so TLS and HELLO share one handshakeTimeoutMs. */
   private acceptTimes: AcceptTimes | undefined;
   private closing: Promise<void> | undefined;
+  /** Listening, and not (yet) draining: the overall health status is SERVING. */
+  private listening = false;
+  /** The health service's statuses, by service name (setServingStatus). */
+  private readonly serving = new Map<string, ErpsServingStatus>();
 
   constructor(
     private readonly config: ServerConfig,
@@ -94,6 +100,8 @@ export class ErpsDaemon implements SessionHost {
     const config = this.config;
     if (config.transport === 'local') {
       this.stopLocal = listenLocal(config.localName, (socket) => this.acceptLocal(socket));
+      this.listening = true;
+      debug('server: listening on the local transport as "%s"', config.localName);
       this.statusChanged('listening');
       return Promise.resolve();
     }
@@ -105,6 +113,7 @@ export class ErpsDaemon implements SessionHost {
       server.on('connection', this.acceptTimes.accepted);
       server.on('tlsClientError', (err, socket) => {
         const refusal = refusalOf(describeTlsFailure(err), socket);
+        debug('server: TLS failed with %s:%s: %s (%s)', refusal.remoteAddress, refusal.remotePort, refusal.message, refusal.code);
         socket.destroy();
         this.refused(refusal);
         this.events.emit('tlsClientError', err, refusal);
@@ -124,6 +133,8 @@ export class ErpsDaemon implements SessionHost {
       });
       server.listen(config.port, config.host, () => {
         listening = true;
+        this.listening = true;
+        debug('server: listening on %s:%d over %s', config.host, (server.address() as net.AddressInfo).port, context !== undefined ? 'mutual TLS' : 'plain TCP');
         this.statusChanged('listening');
         resolve();
       });
@@ -188,15 +199,37 @@ export class ErpsDaemon implements SessionHost {
     return sent;
   }
 
+  /**
+   * Sets what the health service answers for `service` (gRPC's `setServingStatus`). '' is the server as a whole:
+   * SERVING once listening unless set otherwise. Once a drain starts every service answers NOT_SERVING, whatever
+   * was set; a name never set answers SERVICE_UNKNOWN.
+   */
+  setServingStatus(service: string, status: ErpsServingStatus): void {
+    if (typeof service !== 'string') throw new ErpsConfigError(`setServingStatus(): the service name must be a string, got ${typeof service}`);
+    if (!isServingStatus(status)) throw new ErpsConfigError(`setServingStatus(): the status must be 'SERVING' or 'NOT_SERVING', got ${JSON.stringify(status)}`);
+    this.serving.set(service, status);
+  }
+
+  /** What the health service answers for `service` now. */
+  servingStatus(service: string): ErpsHealthStatus {
+    const stopped = !this.listening || this.closing !== undefined;
+    if (service === '') return stopped ? 'NOT_SERVING' : (this.serving.get('') ?? 'SERVING');
+    const status = this.serving.get(service);
+    if (status === undefined) return 'SERVICE_UNKNOWN';
+    return stopped ? 'NOT_SERVING' : status;
+  }
+
   private async shutDown(): Promise<void> {
     this.stopWatching();
     const server = this.server;
     this.stopLocal?.();
     if (server === undefined && this.stopLocal === undefined) return;
+    debug('server: draining %d connections (drainTimeoutMs %d)', this.live.size, this.config.drainTimeoutMs);
     this.statusChanged('draining');
     const stopped = server ? new Promise<void>((resolve) => server.close(() => resolve())) : Promise.resolve();
     await Promise.all([...this.live].map((session) => session.drain(this.config.drainTimeoutMs)));
     await stopped;
+    debug('server: closed');
     this.statusChanged('closed');
   }
 
@@ -205,6 +238,7 @@ export class ErpsDaemon implements SessionHost {
       socket.destroy();
       return;
     }
+    debug('server: accepted a local connection');
     this.live.add(new ServerSession({ socket, remoteAddress: undefined, remotePort: undefined, peer: undefined, remote: false }, this));
   }
 
@@ -214,6 +248,7 @@ export class ErpsDaemon implements SessionHost {
       return;
     }
     socket.setNoDelay(true);
+    if (debugEnabled()) debugAccepted(socket);
     if (this.config.tls?.verifyClients && socket instanceof tls.TLSSocket && !socket.authorized) return this.refuseCertificate(socket);
     const session = new ServerSession(
       {
@@ -237,6 +272,7 @@ export class ErpsDaemon implements SessionHost {
     const noCertificate = Object.keys(socket.getPeerCertificate()).length === 0;
     const failure = describeTlsFailure(noCertificate ? 'ERR_SSL_PEER_DID_NOT_RETURN_A_CERTIFICATE' : String(socket.authorizationError));
     const refusal = refusalOf(failure, socket);
+    debug('server: %s:%s: client certificate refused (%s), sending REJECT code %d', socket.remoteAddress, socket.remotePort, failure.message, RejectCode.CERTIFICATE);
     socket.on('error', () => undefined);
     socket.end(encodeFrame(FrameType.REJECT, 0, 0, encodeReject({ code: RejectCode.CERTIFICATE, reason: `client certificate refused: ${failure.message}` })));
     setTimeout(() => socket.destroy(), 1000).unref();
@@ -270,6 +306,13 @@ export class ErpsDaemon implements SessionHost {
     if (reason instanceof ErpsSlowConsumerError || reason instanceof ErpsOverloadedError) {
       this.logger.warn(`Connection ${session.id} from ${session.info.remoteAddress ?? 'local'}${peerSuffix(session.info)} closed: ${reason.message}`);
     }
+    debug(
+      'server: connection %d from %s closed%s: %s',
+      session.id,
+      addressOf(session.info),
+      opened ? '' : ' before its handshake',
+      reason === undefined ? 'cleanly' : describeError(reason),
+    );
     if (opened || reason !== undefined) this.events.emit('disconnect', session.info, reason);
     publishLifecycle(lifecycleChannels.serverDisconnect, () => ({ ...sessionMessage(session), reason }));
     if (reason instanceof ErpsSlowConsumerError) publishLifecycle(lifecycleChannels.slowConsumer, () => ({ ...sessionMessage(session), reason }));
@@ -278,6 +321,7 @@ export class ErpsDaemon implements SessionHost {
   handshakeRejected(session: ServerSession, reject: Reject): void {
     const { remoteAddress, remotePort } = session.info;
     const who = peerSuffix(session.info);
+    debug('server: connection %d from %s%s: handshake rejected, REJECT code %d: %s', session.id, addressOf(session.info), who, reject.code, reject.reason);
     const refusal: ErpsRefusal = { kind: 'handshake-reject', message: `handshake rejected${who}: ${reject.reason}`, code: `reject:${reject.code}`, remoteAddress, remotePort };
     this.refused(refusal);
     this.events.emit('handshakeRejected', session.info, reject.reason, refusal);
@@ -320,6 +364,20 @@ function refusalOf(failure: TlsFailure, socket: net.Socket): ErpsRefusal {
 /** ` (peer "cn")` for log lines, or nothing for a peer without a certificate name. */
 function peerSuffix(info: ErpsSessionInfo): string {
   return info.peer?.cn === undefined ? '' : ` (peer "${info.peer.cn}")`;
+}
+
+/** `address:port`, or `local` for the in-process transport (debug lines). */
+function addressOf(info: ErpsSessionInfo): string {
+  return info.remoteAddress === undefined ? 'local' : `${info.remoteAddress}:${info.remotePort}`;
+}
+
+/** NODE_DEBUG=erps: a connection accepted, with its TLS details and client certificate. */
+function debugAccepted(socket: net.Socket | tls.TLSSocket): void {
+  const from = `${socket.remoteAddress}:${socket.remotePort}`;
+  if (!(socket instanceof tls.TLSSocket)) return debug('server: accepted %s (plain TCP)', from);
+  const subject = socket.getPeerCertificate().subject as Record<string, unknown> | undefined;
+  const verdict = socket.authorized ? 'verified' : `not verified: ${String(socket.authorizationError)}`;
+  debug('server: accepted %s (%s, %s), client certificate CN "%s" %s', from, socket.getProtocol(), socket.getCipher().name, subject?.CN, verdict);
 }
 
 function sessionMessage(session: ServerSession): ErpsConnectionMessage {

@@ -1,6 +1,7 @@
 import { CustomTransportStrategy, MessageHandler, Server } from '@nestjs/microservices';
 import { resolveServerConfig } from '../config/server-config.js';
 import { MissingFilterWarning } from '../nest/missing-filter-warning.js';
+import { ErpsHealthStatus, ErpsServingStatus, RESERVED_PATTERN_PREFIX } from '../protocol/health.js';
 import type { CallReply } from './call-reply.js';
 import { ErpsDaemon, ErpsServerEvent, ErpsServerEvents, ErpsServerStats, ErpsServerStatus } from './daemon.js';
 import { Dispatcher, Handler, ProcessingHooks } from './dispatch.js';
@@ -30,6 +31,7 @@ export class ErpsServer extends Server<ErpsServerEvents, ErpsServerStatus> imple
   private readonly defaultStartHook: unknown = (this as unknown as NestHooks).onProcessingStartHook;
   /** Warns when a call's HttpException may have reached its caller as "Internal server error" (no ErpsExceptionFilter). */
   private readonly missingFilter = new MissingFilterWarning(this.logger);
+  private statusValue: ErpsServerStatus | 'idle' = 'idle';
 
   constructor(readonly options: ErpsServerOptions = {}) {
     super();
@@ -57,11 +59,15 @@ export class ErpsServer extends Server<ErpsServerEvents, ErpsServerStatus> imple
         this.dispatcher.cast(handler as Handler, message, dropped);
       },
     };
-    this.daemon = new ErpsDaemon(config, options.tls, router, this.logger, (status) => this._status$.next(status));
+    this.daemon = new ErpsDaemon(config, options.tls, router, this.logger, (status) => {
+      this.statusValue = status;
+      this._status$.next(status);
+    });
   }
 
   listen(callback: (err?: unknown, ...optionalParams: unknown[]) => void): void {
     this.dispatcher.captureListenContext();
+    this.warnOfReservedPatterns();
     let listening: Promise<void>;
     try {
       listening = this.daemon.listen();
@@ -82,6 +88,25 @@ export class ErpsServer extends Server<ErpsServerEvents, ErpsServerStatus> imple
   /** Stops accepting, sends GOAWAY, lets in-flight calls finish (up to drainTimeoutMs), then closes. */
   close(): Promise<void> {
     return this.daemon.close();
+  }
+
+  /** The daemon's status now: 'idle' before listen(), then 'listening', 'draining', 'closed' (as on `status`). */
+  get currentStatus(): ErpsServerStatus | 'idle' {
+    return this.statusValue;
+  }
+
+  /**
+   * Sets what the health service answers for `service` (gRPC's Health Checking Protocol). The empty name '' is the
+   * server as a whole: SERVING once listening unless set otherwise. As soon as a drain starts (close()) every
+   * service answers NOT_SERVING; a name never set answers SERVICE_UNKNOWN. Clients ask with `client.health(service)`.
+   */
+  setServingStatus(service: string, status: ErpsServingStatus): void {
+    this.daemon.setServingStatus(service, status);
+  }
+
+  /** What the health service answers for `service` now (default '': the server as a whole). */
+  servingStatus(service = ''): ErpsHealthStatus {
+    return this.daemon.servingStatus(service);
   }
 
   /**
@@ -121,6 +146,17 @@ export class ErpsServer extends Server<ErpsServerEvents, ErpsServerStatus> imple
   /** Pushes to every connection (or those `filter` accepts, e.g. by peer CN); returns how many got it. */
   broadcast(pattern: unknown, data: unknown, filter?: (connection: ErpsSessionInfo) => boolean): number {
     return this.daemon.broadcast(this.wirePattern(pattern), data, filter);
+  }
+
+  /** A handler for a reserved pattern ($erps.*) would be shadowed by the transport: say so once, at listen(). */
+  private warnOfReservedPatterns(): void {
+    for (const pattern of this.messageHandlers.keys()) {
+      if (pattern.startsWith(RESERVED_PATTERN_PREFIX)) {
+        this.logger.warn(
+          `Pattern "${pattern}": patterns starting with "${RESERVED_PATTERN_PREFIX}" are reserved for the Erps transport (the health service answers "$erps.health" itself).`,
+        );
+      }
+    }
   }
 
   private wirePattern(pattern: unknown): string {

@@ -8,8 +8,10 @@ import { checkHello, decodeHello, encodeReject, encodeWelcome, HandshakePolicy, 
 import { decodeMessageBody, encodeMessagePrefix, MessageBody, PatternCache } from '../protocol/message.js';
 import { decodePayload, payloadBytes, payloadFlags } from '../protocol/payload.js';
 import { splitMeta, SplitMeta } from '../protocol/headers.js';
+import { ErpsHealthStatus, HEALTH_PATTERN, healthRequestService } from '../protocol/health.js';
 import { algorithmFromFeatures, COMPRESSION_FEATURES, FrameCompressor } from '../connection/compression.js';
 import type { PeerIdentity } from '../tls/peer-identity.js';
+import { debug } from '../debug.js';
 import { CallReply } from './call-reply.js';
 import type { ErpsPushChannel, ErpsSessionInfo } from './session-info.js';
 
@@ -35,6 +37,8 @@ export interface SessionHost {
   /** Every session ends here once; `opened` tells whether its handshake had succeeded. */
   sessionClosed(session: ServerSession, reason: Error | undefined, opened: boolean): void;
   handshakeRejected(session: ServerSession, reject: Reject): void;
+  /** The health service's answer for `service` ('' = the server as a whole). */
+  servingStatus(service: string): ErpsHealthStatus;
 }
 
 /** What a host found for a CALL pattern; the session only hands it back to `invokeCall`. */
@@ -196,6 +200,7 @@ export class ServerSession implements ErpsPushChannel {
     const threshold = this.host.compressionThreshold;
     const features = threshold === undefined ? 0 : hello.features & COMPRESSION_FEATURES;
     this.connection.send(FrameType.WELCOME, 0, 0, encodeWelcome({ wireVersion: WIRE_VERSION, features, keepaliveMs, maxFrameBytes }));
+    debug('server: connection %d: HELLO "%s" %s (codec %s) accepted, WELCOME features 0x%s', this.id, hello.identifier, hello.version, hello.codec, features.toString(16));
     const algorithm = algorithmFromFeatures(features);
     if (algorithm !== undefined) this.connection.enableCompression(new FrameCompressor(algorithm, threshold!));
     this.host.sessionOpened(this);
@@ -211,6 +216,7 @@ export class ServerSession implements ErpsPushChannel {
     const id = frame.id;
     if (this.active.has(id)) throw new ErpsProtocolError(`request id ${id} reused while still pending`);
     const message = decodeMessageBody(frame.source, frame.start, frame.end, this.patterns);
+    if (message.pattern === HEALTH_PATTERN) return this.answerHealth(codec, frame, message);
     this.idleTimer?.refresh();
     const reply = new CallReply(this.connection, codec, id, this.finishReply);
     if (this.state !== 'open') {
@@ -236,6 +242,26 @@ export class ServerSession implements ErpsPushChannel {
     }
     this.active.set(id, reply);
     this.host.invokeCall(target, { pattern: message.pattern, data: input.data, meta: input.meta, session: this }, reply);
+  }
+
+  /**
+   * The health service (docs/PROTOCOL.md): answered here, draining or not, before every other check. It runs no
+   * handler, guard or authorize, is not a call in flight (maxInFlightPerConnection, drain) and does not count as use
+   * of the connection (idleTimeoutMs).
+   */
+  private answerHealth(codec: PayloadCodec, frame: Frame, message: MessageBody): void {
+    let service: string | undefined;
+    let problem = 'a health check carries { service: string } or nothing';
+    try {
+      service = healthRequestService(decodePayload(codec, frame.source, message.payloadStart, frame.end, frame.flags));
+    } catch (err) {
+      problem = describeError(err);
+    }
+    if (service === undefined) {
+      this.connection.send(FrameType.ERROR, 0, frame.id, codec.encode(errorReply('ERPS_CODEC', problem)));
+      return;
+    }
+    this.connection.send(FrameType.REPLY, 0, frame.id, codec.encode({ status: this.host.servingStatus(service) }));
   }
 
   private onCast(frame: Frame): void {

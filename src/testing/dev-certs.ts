@@ -5,6 +5,7 @@ import { mkdir, readFile, writeFile, access } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type * as X509 from '@peculiar/x509';
 import { ErpsConfigError } from '../errors/classes.js';
+import { isMissingModule } from '../optional-peer.js';
 
 /**
  * Development and test PKI built with @peculiar/x509 (ECDSA P-256, SHA-256). Never for production:
@@ -25,18 +26,12 @@ function loadX509(): typeof X509 {
     require('reflect-metadata'); // @peculiar/x509 (through tsyringe) needs the Reflect polyfill loaded first
     loaded = require('@peculiar/x509') as typeof X509;
   } catch (error) {
-    if (isMissing(error, '@peculiar/x509')) throw new ErpsConfigError(MISSING_X509, error);
+    if (isMissingModule(error, '@peculiar/x509')) throw new ErpsConfigError(MISSING_X509, error);
     throw error;
   }
   loaded.cryptoProvider.set(webcrypto as never);
   x509Module = loaded;
   return loaded;
-}
-
-/** True when `error` is Node's "Cannot find module" for `name` itself (not for something it requires). */
-function isMissing(error: unknown, name: string): boolean {
-  const { code, message } = (error ?? {}) as { code?: unknown; message?: unknown };
-  return code === 'MODULE_NOT_FOUND' && typeof message === 'string' && message.startsWith(`Cannot find module '${name}'`);
 }
 
 const ALG: webcrypto.EcKeyGenParams & webcrypto.EcdsaParams = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' };

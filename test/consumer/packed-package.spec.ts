@@ -99,6 +99,9 @@ describe('the packed package, installed in consumer apps', () => {
       'dist/testing/index.js',
       'dist/testing/index.mjs',
       'dist/testing/index.d.mts',
+      'dist/terminus/index.js',
+      'dist/terminus/index.mjs',
+      'dist/terminus/index.d.mts',
       'package.json',
       'README.md',
     ]) {
@@ -121,6 +124,7 @@ describe('the packed package, installed in consumer apps', () => {
       },
       exportCount: expect.any(Number),
       differ: [],
+      health: 'SERVING',
       recordIsRequiredErpsRecord: true,
       requiredRecordIsErpsRecord: true,
     });
@@ -129,8 +133,8 @@ describe('the packed package, installed in consumer apps', () => {
 
   it('typings resolve through exports (.d.mts under import, .d.ts under require) and keep options typed', async () => {
     const [cjsTypings, esmTypings] = await typecheckApps([cjsApp, esmApp]);
-    expect(cjsTypings).toEqual(expect.arrayContaining(['dist/index.d.ts', 'dist/testing/index.d.ts']));
+    expect(cjsTypings).toEqual(expect.arrayContaining(['dist/index.d.ts', 'dist/testing/index.d.ts', 'dist/terminus/index.d.ts']));
     expect(cjsTypings?.filter((file) => file.endsWith('.d.mts'))).toEqual([]);
-    expect(esmTypings).toEqual(expect.arrayContaining(['dist/index.d.mts', 'dist/testing/index.d.mts']));
+    expect(esmTypings).toEqual(expect.arrayContaining(['dist/index.d.mts', 'dist/testing/index.d.mts', 'dist/terminus/index.d.mts']));
   });
 });

@@ -11,6 +11,7 @@ import { createCodec } from '../../src/protocol/codec';
 import { EXTENSION_OBJECT_WEIGHT } from '../../src/protocol/decode-budget';
 import { encodeFrame, FrameFlags, FrameType, HANDSHAKE_MAX_FRAME_BYTES, HEADER_BYTES } from '../../src/protocol/frame';
 import { encodeHello, encodeWelcome, MAGIC, MAX_IDENTIFIER_BYTES, MAX_VERSION_BYTES, RejectCode, WIRE_VERSION } from '../../src/protocol/handshake';
+import { HEALTH_PATTERN, RESERVED_PATTERN_PREFIX } from '../../src/protocol/health';
 import { MAX_HEADER_NAME_BYTES, MAX_HEADER_VALUE_BYTES, MAX_HEADERS } from '../../src/protocol/headers';
 import { encodeMessagePrefix, MAX_PATTERN_BYTES } from '../../src/protocol/message';
 
@@ -78,6 +79,17 @@ describe('docs/PROTOCOL.md', () => {
     expect(doc).toContain(`no compression), ${welcome.length} bytes`);
     const reply = encodeFrame(FrameType.REPLY, 0, 1, codec.encode(3));
     expect(doc).toContain(`Its REPLY, the value 3 (${reply.length} bytes): \`${hex(reply)}\``);
+  });
+
+  it('names the reserved health pattern and shows a health check and its reply as the encoders produce them', () => {
+    const health = section('## Health checks');
+    expect(health).toContain(`the reserved pattern **\`${HEALTH_PATTERN}\`**`);
+    expect(health).toContain(`Patterns starting with \`${RESERVED_PATTERN_PREFIX}\` are reserved`);
+    const blocks = [...health.matchAll(/```\n([\s\S]*?)```/g)].map(([, body]) => dumpBytes(body!));
+    const check = encodeFrame(FrameType.CALL, 0, 7, Buffer.concat([encodeMessagePrefix(Buffer.from(HEALTH_PATTERN), null), codec.encode({ service: '' })]));
+    const reply = encodeFrame(FrameType.REPLY, 0, 7, codec.encode({ status: 'SERVING' }));
+    expect(blocks.map(hex)).toEqual([check, reply].map(hex));
+    expect(health).toContain(`request id 7, msgpack (${check.length} bytes), and its reply (${reply.length} bytes)`);
   });
 
   it('shows the msgpack bytes the codec produces', () => {

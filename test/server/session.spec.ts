@@ -47,6 +47,11 @@ class FakeHost implements SessionHost {
     this.closed.push(reason);
   }
   handshakeRejected(): void {}
+  /** '' and 'calc' are known; the session asks, the host answers. */
+  serving: Record<string, 'SERVING' | 'NOT_SERVING'> = { '': 'SERVING', calc: 'SERVING' };
+  servingStatus(service: string): 'SERVING' | 'NOT_SERVING' | 'SERVICE_UNKNOWN' {
+    return this.serving[service] ?? 'SERVICE_UNKNOWN';
+  }
 }
 
 function open(host = new FakeHost()): { host: FakeHost; session: ServerSession; frames: Frame[]; send(bytes: Buffer): void; tick(): Promise<void> } {
@@ -138,5 +143,42 @@ describe('ServerSession (in memory, fake host)', () => {
     host.calls[0]!.reply.single(1);
     await drained;
     expect(session.connection.closed).toBe(true);
+  });
+
+  it('health checks ($erps.health) are answered by the session: never the host, not in flight, answered while draining', async () => {
+    const { host, session, frames, send, tick } = open();
+    const replies = (): unknown[] => frames.filter((f) => f.type === FrameType.REPLY || f.type === FrameType.ERROR).map((f) => [f.type, f.id, codec.decode(f.body)]);
+    send(hello);
+    send(call(1, 'sum', 1));
+    send(call(2, 'sum', 2)); // maxInFlightPerConnection 2: the connection is full
+    send(call(3, '$erps.health', { service: '' }));
+    send(call(4, '$erps.health', { service: 'calc' }));
+    send(call(5, '$erps.health', { service: 'other' }));
+    send(encodeFrame(FrameType.CALL, 0, 6, encodeMessagePrefix(Buffer.from('$erps.health'), null))); // no payload: ''
+    send(call(7, '$erps.health', 'not a request'));
+    await tick();
+    expect(replies()).toEqual([
+      [FrameType.REPLY, 3, { status: 'SERVING' }],
+      [FrameType.REPLY, 4, { status: 'SERVING' }],
+      [FrameType.REPLY, 5, { status: 'SERVICE_UNKNOWN' }],
+      [FrameType.REPLY, 6, { status: 'SERVING' }],
+      [FrameType.ERROR, 7, expect.objectContaining({ code: 'ERPS_CODEC' })],
+    ]);
+    expect(host.calls.map((c) => c.message.pattern)).toEqual(['sum', 'sum']);
+    expect(session.inFlight).toBe(2);
+
+    const drained = session.drain(5000);
+    host.serving = { '': 'NOT_SERVING', calc: 'NOT_SERVING' };
+    frames.length = 0;
+    send(call(8, 'sum', 3));
+    send(call(9, '$erps.health', {}));
+    await tick();
+    expect(replies()).toEqual([
+      [FrameType.ERROR, 8, expect.objectContaining({ code: 'ERPS_GOAWAY' })],
+      [FrameType.REPLY, 9, { status: 'NOT_SERVING' }],
+    ]);
+    for (const { reply } of host.calls) reply.single(0);
+    session.connection.close();
+    await drained;
   });
 });
