@@ -111,6 +111,9 @@ export interface CliProbe {
   error: Error | undefined;
 }
 
+/** PUSHes kept for the first push listener (they may arrive with WELCOME); later ones with no listener are dropped. */
+const MAX_EARLY_PUSHES = 1000;
+
 /** REJECT codes by number, for people. */
 export const REJECT_NAMES: Readonly<Record<number, string>> = Object.fromEntries(Object.entries(RejectCode).map(([name, code]) => [code, name]));
 
@@ -210,6 +213,7 @@ class LinkedConnection implements CliConnection {
   readonly welcome: CliWelcome;
   private readonly link: ClientLink;
   private readonly pushListeners: Array<(pattern: string, data: unknown) => void> = [];
+  private readonly earlyPushes: Array<[string, unknown]> = [];
   private readonly closeListeners: Array<(reason: Error | undefined) => void> = [];
   /** Pings awaiting their PONG: settled with nothing when it comes, with the error when the connection closes. */
   private readonly pongs = new Map<number, (lost?: Error) => void>();
@@ -235,6 +239,11 @@ class LinkedConnection implements CliConnection {
         for (const listener of this.closeListeners) listener(reason);
       },
       push: (pattern, data) => {
+        if (this.pushListeners.length === 0) {
+          // A PUSH may come with WELCOME, before anyone listens: kept (a few) for the first listener.
+          if (this.earlyPushes.length < MAX_EARLY_PUSHES) this.earlyPushes.push([pattern, data]);
+          return;
+        }
         for (const listener of this.pushListeners) listener(pattern, data);
       },
     });
@@ -250,6 +259,8 @@ class LinkedConnection implements CliConnection {
 
   onPush(listener: (pattern: string, data: unknown) => void): void {
     this.pushListeners.push(listener);
+    const early = this.earlyPushes.splice(0);
+    for (const [pattern, data] of early) listener(pattern, data);
   }
 
   onClose(listener: (reason: Error | undefined) => void): void {

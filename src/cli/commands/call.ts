@@ -155,6 +155,7 @@ Examples:
           let seen = 0;
           return new Promise<ExitCode>((resolve, reject) => {
             const stop = env.onInterrupt(() => resolve(ExitCode.OK));
+            if (!flags.json) output.err(`erps: connected to ${target}; printing pushes${only !== undefined ? ` of ${only}` : ''} (Ctrl-C to stop)`);
             connection.onPush((pushed, value) => {
               if (only !== undefined && pushed !== only) return;
               if (flags.count !== undefined && seen >= flags.count) return;
