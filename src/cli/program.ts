@@ -5,9 +5,9 @@ import { registerCall, registerCast, registerPushes } from './commands/call.js';
 import { registerCerts } from './commands/certs.js';
 import { registerInspect } from './commands/inspect.js';
 import { registerHealth, registerPing } from './commands/ping.js';
-import { ExitCode } from './errors.js';
+import { ExitCode, usageError } from './errors.js';
 import { packageVersion } from './options.js';
-import { processOutput } from './output.js';
+import { printError, processOutput } from './output.js';
 
 const FOOTER = `
 Targets are host:port (127.0.0.1:4000, localhost:4000, [::1]:4000); dns: and srv: targets need service discovery,
@@ -53,15 +53,24 @@ export function buildProgram(env: CliEnvironment, exit: ExitRecord): Command {
 /** Runs `erps` with `argv` (node's: the first two are the runtime and the script); resolves with the exit code. */
 export async function runCli(argv: string[], env: CliEnvironment = { output: processOutput, stdin: process.stdin, onInterrupt: processInterrupts }): Promise<number> {
   const exit: ExitRecord = { code: ExitCode.OK };
-  const program = buildProgram(env, exit);
+  // With --json, what commander refuses is reported as JSON too: its own words are held back, then dropped.
+  const json = argv.includes('--json');
+  const held: string[] = [];
+  const output = json ? { out: env.output.out, err: (line: string) => held.push(line) } : env.output;
+  const program = buildProgram({ ...env, output }, exit);
   try {
     await program.parseAsync(argv);
+    for (const line of held) env.output.err(line);
     return exit.code;
   } catch (err) {
     if (err instanceof CommanderError) {
       // --help, `erps help` and --cli-version succeed; `erps` alone (help shown) and everything else commander refuses is usage.
-      return err.exitCode === 0 ? ExitCode.OK : ExitCode.USAGE;
+      if (err.exitCode === 0) return ExitCode.OK;
+      if (json) printError(env.output, usageError(err.message.replace(/^error: /, '')), true);
+      else for (const line of held) env.output.err(line);
+      return ExitCode.USAGE;
     }
+    for (const line of held) env.output.err(line);
     throw err;
   }
 }

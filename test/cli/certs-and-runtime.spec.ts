@@ -1,6 +1,6 @@
 /**
  * `erps certs` writes certificates a daemon and `erps` itself can use (the generator of nestjs-erps/testing), says
- * what to install when @peculiar/x509 is missing, and `erps` runs without Nest or rxjs.
+ * what to install when @peculiar/x509 is missing, and `erps` runs without Nest or rxjs (certs, a call, inspect).
  */
 import { X509Certificate } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
@@ -69,10 +69,11 @@ describe('erps certs, and erps without Nest', () => {
     const target = `127.0.0.1:${running.port}`;
     const handshake = ['--identifier', 'calc', '--version', '1.2.0'];
     const opsIdentity = ['--cert', join(dir, 'ops.crt'), '--key', join(dir, 'ops.key')];
-    const [sum, asOps, inspect, rerun, badName] = await Promise.all([
+    const [sum, asOps, inspect, health, rerun, badName] = await Promise.all([
       erps(['call', target, 'sum', '[1,2,3]', '--certs', dir, ...handshake], { nodeArgs: ['-r', noFramework] }),
       erps(['call', target, 'whoami', '--certs', dir, ...opsIdentity, ...handshake]),
       erps(['inspect', target, '--certs', dir, ...handshake], { nodeArgs: ['-r', noFramework] }),
+      erps(['health', target, '--certs', dir, ...handshake]),
       erps(['certs', dir, '--client', 'ops', '--client', 'billing', '--json']),
       erps(['certs', dir, '--client', 'server']),
     ]);
@@ -81,6 +82,7 @@ describe('erps certs, and erps without Nest', () => {
     expect(inspect.code).toBe(0);
     expect(inspect.stdout).toMatch(/\(expires in 82[45] days\)/);
     expect(inspect.stderr).toBe('framework modules loaded: 0\n');
+    expect(health).toMatchObject({ code: 0, lines: [expect.stringMatching(/^SERVING \(ping-based: handshake [\d.]+ ms, round trip [\d.]+ ms\)$/)] });
 
     // The rerun kept the folder (same CA) and issued billing with its ca.key.
     expect(rerun.code).toBe(0);
@@ -116,15 +118,5 @@ describe('erps certs, and erps without Nest', () => {
         '  → install it in your app: npm install -D @peculiar/x509 (then run erps certs again)\n',
     );
     expect(existsSync(missing)).toBe(false);
-  });
-
-  it('help, usage errors and failures load no Nest either', async () => {
-    const runs = await Promise.all([
-      erps(['--help'], { nodeArgs: ['-r', noFramework] }),
-      erps(['call', '127.0.0.1:1', 'sum', '[1]', '--plain'], { nodeArgs: ['-r', noFramework] }),
-      erps(['bench', 'dns:x:1', 'sum'], { nodeArgs: ['-r', noFramework] }),
-    ]);
-    expect(runs.map((run) => run.code)).toEqual([0, 3, 2]);
-    for (const run of runs) expect(run.stderr).toMatch(/framework modules loaded: 0\n$/);
   });
 });

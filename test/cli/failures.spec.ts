@@ -106,9 +106,9 @@ describe('erps failures: exit codes and advice', () => {
   });
 
   it('usage errors exit 2: dns:/srv: targets, a bad target, missing certificates, bad JSON, bad options', async () => {
-    // Three from the real executable; the rest through its runCli() in one batch process (cheaper than a process each).
+    // Two from the real executable; the rest through its runCli() in one batch process (cheaper than a process each).
     const [spawned, batched] = await Promise.all([
-      Promise.all([erps(['call', 'dns:calc.internal:4000', 'sum', '[1]', ...as]), erps(['call', target, 'sum', '[1]', '--identifier', 'calc']), erps([])]),
+      Promise.all([erps(['call', 'dns:calc.internal:4000', 'sum', '[1]', ...as]), erps(['call', target, 'sum', '[1]', '--identifier', 'calc'])]),
       erpsBatch([
         { args: ['call', 'srv:_calc._tcp.internal', 'sum', '[1]', ...as] },
         { args: ['call', '127.0.0.1', 'sum', '[1]', ...as] },
@@ -122,10 +122,12 @@ describe('erps failures: exit codes and advice', () => {
         { args: ['frobnicate'] },
         { args: ['call', target, 'sum', '[1]', '--ca', join(certs.dir, 'missing.crt'), '--cert', certs.clients.alice.certFile, '--key', certs.clients.alice.keyFile] },
         { args: ['bench', target, 'sum', ...as, '--concurrency', '1', '--connections', '2'] },
+        { args: ['call', target, '--json'] },
+        { args: [] },
       ]),
     ]);
-    const [dns, noCerts, bare] = spawned;
-    const [srv, badTarget, badJson, badStdin, noDir, badCodec, badTimeout, reservedHeader, missingArg, unknown, missingFile, benchShape] = batched;
+    const [dns, noCerts] = spawned;
+    const [srv, badTarget, badJson, badStdin, noDir, badCodec, badTimeout, reservedHeader, missingArg, unknown, missingFile, benchShape, jsonUsage, bare] = batched;
     for (const run of [...spawned, ...batched]) expect(run.code).toBe(2);
     expect(dns.stderr).toMatch(
       /^erps: "dns:calc\.internal:4000": dns: and srv: targets need service discovery, which nestjs-erps does not have yet\n {2}→ give the server as host:port/,
@@ -133,7 +135,7 @@ describe('erps failures: exit codes and advice', () => {
     expect(srv!.stderr).toMatch(/dns: and srv: targets need service discovery/);
     expect(badTarget!.stderr).toMatch(/"127\.0\.0\.1" is not a target\n {2}→ give the server as host:port/);
     expect(noCerts.stderr).toMatch(/mutual TLS needs a CA, a client certificate and its key; missing: --ca, --cert, --key\n {2}→ pass --certs DIR .*npx erps certs/);
-    expect(bare.stderr).toMatch(/Usage: erps/);
+    expect(bare!.stderr).toMatch(/Usage: erps/);
     expect(badJson!.stderr).toMatch(/the payload argument is not JSON: .*\n {2}→ give the payload as JSON/);
     expect(badStdin!.stderr).toMatch(/stdin is not JSON/);
     expect(noDir!.stderr).toMatch(/--certs .*nope: no such folder\n {2}→ create development certificates there with: npx erps certs/);
@@ -144,6 +146,7 @@ describe('erps failures: exit codes and advice', () => {
     expect(unknown!.stderr).toMatch(/unknown command 'frobnicate'/);
     expect(missingFile!.stderr).toMatch(/--ca .*missing\.crt: no such file/);
     expect(benchShape!.stderr).toMatch(/--concurrency 1 is below --connections 2/);
+    expect(JSON.parse(jsonUsage!.stderr)).toEqual({ error: { code: 'ERPS_CLI_USAGE', message: "missing required argument 'pattern'", exitCode: 2 } });
     expect(tlsServer.probe.calls).toEqual([]);
   });
 });

@@ -133,8 +133,9 @@ describe('the packed package, installed in consumer apps', () => {
 
   it('npx erps in a consumer app: certificates, a daemon on them, a call, inspect with the expiry, bench with a latency table', async () => {
     expect(statSync(join(cjsApp, 'node_modules', 'nestjs-erps', 'dist', 'cli', 'main.js')).mode & 0o111).toBe(0o111);
-    const npx = (...args: string[]) => run('npx', ['--no-install', 'erps', ...args], { cwd: cjsApp, timeout: 30_000 });
-    const certs = await npx('certs', './cli-certs');
+    // npx finds the bin; the rest run it as a shell would, through the link (its shebang and mode), without npm's start-up.
+    const certs = await run('npx', ['--no-install', 'erps', 'certs', './cli-certs'], { cwd: cjsApp, timeout: 30_000 });
+    const erps = (...args: string[]) => run(join(cjsApp, 'node_modules', '.bin', 'erps'), args, { cwd: cjsApp, timeout: 30_000 });
     expect(certs.stdout).toMatch(/^Development certificates in \.\/cli-certs: written\./);
     copyFileSync(join(fixtures, 'cli-daemon.cjs'), join(cjsApp, 'cli-daemon.cjs'));
     const daemon = spawn(process.execPath, ['cli-daemon.cjs', './cli-certs'], { cwd: cjsApp, stdio: ['ignore', 'pipe', 'inherit'] });
@@ -145,9 +146,9 @@ describe('the packed package, installed in consumer apps', () => {
       });
       const target = `127.0.0.1:${port}`;
       const [call, inspect, bench] = await Promise.all([
-        npx('call', target, 'sum', '[1,2,3]', '--certs', './cli-certs'),
-        npx('inspect', target, '--certs', './cli-certs'),
-        npx('bench', target, 'sum', '[1,2,3]', '--certs', './cli-certs', '--concurrency', '2', '--duration', '0.3'),
+        erps('call', target, 'sum', '[1,2,3]', '--certs', './cli-certs'),
+        erps('inspect', target, '--certs', './cli-certs'),
+        erps('bench', target, 'sum', '[1,2,3]', '--certs', './cli-certs', '--concurrency', '2', '--duration', '0.3'),
       ]);
       expect(call.stdout).toBe('6\n');
       expect(inspect.stdout).toMatch(/^ {2}valid +\S+ → \S+ \(expires in \d+ days\)$/m);
