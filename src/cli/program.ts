@@ -7,7 +7,7 @@ import { registerInspect } from './commands/inspect.js';
 import { registerHealth, registerPing } from './commands/ping.js';
 import { ExitCode, usageError } from './errors.js';
 import { packageVersion } from './options.js';
-import { printError, processOutput } from './output.js';
+import { printError, processOutput, type Output } from './output.js';
 
 const FOOTER = `
 Targets are host:port (127.0.0.1:4000, localhost:4000, [::1]:4000); dns: and srv: targets need service discovery,
@@ -56,7 +56,7 @@ export async function runCli(argv: string[], env: CliEnvironment = { output: pro
   // With --json, what commander refuses is reported as JSON too: its own words are held back, then dropped.
   const json = argv.includes('--json');
   const held: string[] = [];
-  const output = json ? { out: env.output.out, err: (line: string) => held.push(line) } : env.output;
+  const output: Output = json ? { out: (line) => env.output.out(line), err: (line) => void held.push(line) } : env.output;
   const program = buildProgram({ ...env, output }, exit);
   try {
     await program.parseAsync(argv);
