@@ -198,7 +198,7 @@ describe('erps against a mutual-TLS daemon', () => {
   it('bench reports calls, calls/s, latency and errors; its call count matches the server’s', async () => {
     const handled = (): number => running.probe.calls.filter((call) => call === 'sum').length;
     const before = handled();
-    const bench = await erps(['bench', target, 'sum', '[1,2,3]', ...as, '--concurrency', '4', '--duration', '0.3', '--connections', '2', '--json']);
+    const bench = await erps(['bench', target, 'sum', '[1,2,3]', ...as, '--concurrency', '4', '--duration', '0.2', '--connections', '2', '--json']);
     expect(bench.code).toBe(0);
     const report = JSON.parse(bench.stdout) as BenchJson;
     expect(report).toMatchObject({ target, pattern: 'sum', concurrency: 4, connections: 2, rate: null, errors: {}, latencyMs: expect.any(Object) });
@@ -212,7 +212,7 @@ describe('erps against a mutual-TLS daemon', () => {
   it('bench as a table, paced by --rate, with errors by code (exit 1)', async () => {
     const [table, failing] = await Promise.all([
       erps(['bench', target, 'sum', '[1]', ...as, '-c', '2', '-d', '0.5', '--rate', '40']),
-      erps(['bench', target, 'fail.rpc', ...as, '-c', '2', '-d', '0.3', '--json']),
+      erps(['bench', target, 'fail.rpc', ...as, '-c', '2', '-d', '0.2', '--json']),
     ]);
     expect(table.code).toBe(0);
     expect(table.lines[0]).toMatch(new RegExp(`^sum on ${target}: [\\d.]+ s, concurrency 2, 1 connection, rate 40/s$`));
