@@ -1,5 +1,5 @@
 /*
- * The one file of src/cli/ that uses the client core (dial, ClientLink, resolveClientConfig). Everything else in
+ * The one file of src/cli/ that uses the client core (dial, ClientLink, OutgoingCall, resolveClientConfig). Everything else in
  * src/cli/ talks to a daemon through `connect()` and `probe()` below, so a change of the client core touches this file
  * alone. Nothing here (or below it) imports Nest or rxjs: the CLI runs without them.
  */
@@ -10,6 +10,7 @@ import { performance } from 'node:perf_hooks';
 // ---- the client core: the only imports of src/cli/ from src/client/ and src/config/client-config ----
 import { ClientLink } from '../client/client-link.js';
 import { dial, type Dialled, type DialOptions } from '../client/dial.js';
+import { OutgoingCall } from '../client/outgoing-call.js';
 import { resolveClientConfig } from '../config/client-config.js';
 // ---- below the client core ----
 import { algorithmFromFeatures, COMPRESSION_FEATURES, CompressionFeature, FrameCompressor } from '../connection/compression.js';
@@ -178,7 +179,7 @@ function dialOptionsFor(target: CliTarget, options: CliConnectOptions): DialOpti
     connectTimeoutMs: options.connectTimeoutMs,
     reconnect: false,
   });
-  return { host: config.host, port: config.port, tls: config.tls, hello: config.hello, connection: config.connection, timeoutMs: config.connectTimeoutMs };
+  return { host: target.host, port: target.port, tls: config.tls, hello: config.hello, connection: config.connection, timeoutMs: config.connectTimeoutMs };
 }
 
 function welcomeOf(dialled: Dialled): CliWelcome {
@@ -232,6 +233,9 @@ class LinkedConnection implements CliConnection {
     connection.onPong = (id) => this.pongs.get(id)?.();
     this.link = new ClientLink(connection, createCodec(codecName), welcome.maxFrameBytes, {
       goaway: () => undefined,
+      // One connection, no fleet: a refused or lost call is the caller's to hear, never sent elsewhere.
+      resend: () => false,
+      callFailed: () => undefined,
       closed: (_link, reason) => {
         this.closed = { reason };
         const lost = new ErpsConnectionLostError(`the connection closed before the PONG${reason ? `: ${reason.message}` : ''}`, reason);
@@ -250,7 +254,9 @@ class LinkedConnection implements CliConnection {
   }
 
   call(pattern: string, data: unknown, headers: Headers | undefined, timeoutMs: number, observer: CliCallObserver): () => void {
-    return this.link.call(wirePattern(pattern), buildMeta(headers, false, undefined), data, observer, timeoutMs);
+    const call = new OutgoingCall(wirePattern(pattern), buildMeta(headers, false, undefined), data, observer, timeoutMs, false);
+    this.link.call(call);
+    return () => call.unsubscribe();
   }
 
   cast(pattern: string, data: unknown, headers: Headers | undefined): void {
