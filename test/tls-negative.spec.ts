@@ -68,6 +68,8 @@ describe('mutual TLS refuses bad peers while serving good ones', () => {
   it('refuses at construction an ErpsClient with no certificate or key', () => {
     expect(() => new ErpsClient({ port: running.port, tls: { caFile: 'x' } })).toThrow(ErpsConfigError);
     expect(() => new ErpsClient({ port: running.port })).toThrow(/missing: ca, cert, key/);
+    // The hint works in any app, not only in this repository.
+    expect(() => new ErpsClient({ port: running.port })).toThrow(/For development certificates run `npx erps certs \.\/certs`/);
   });
 
   it('refuses a client certificate from an untrusted CA, with a typed error', async () => {

@@ -87,6 +87,11 @@ export class ErpsConnection {
   /** The incomplete frame being timed: framesCompleted when it started. */
   private partialFrameMark = -1;
   private readonly frameDeadline: LazyDeadline;
+  /**
+   * Hears the id of every PONG (the heartbeat hears of it first). The peer answers a PING with a PONG of the same id:
+   * PINGs sent with ids of one's own measure round trips (the heartbeat's use id 0).
+   */
+  onPong: ((id: number) => void) | undefined = undefined;
 
   /**
    * Until handshakeDone(), frames above HANDSHAKE_MAX_FRAME_BYTES are refused at their header. Bytes of frames split
@@ -301,6 +306,7 @@ export class ErpsConnection {
     }
     if (frame.type === FrameType.PONG) {
       this.heartbeat?.pong();
+      this.onPong?.(frame.id);
       return;
     }
     this.handlers.onFrame(frame);

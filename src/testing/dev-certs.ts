@@ -159,8 +159,8 @@ export interface DevCertificates {
   caFile: string;
   /** For ErpsServer: SANs localhost, 127.0.0.1, ::1. */
   server: TlsFiles;
-  /** Two client identities with distinct CNs ("alice", "bob"), signed by the dev CA. */
-  clients: { alice: TlsFiles; bob: TlsFiles };
+  /** Two client identities with distinct CNs ("alice", "bob"), and those asked for with `clients`, signed by the dev CA. */
+  clients: { alice: TlsFiles; bob: TlsFiles } & Record<string, TlsFiles>;
   /** A client certificate from a second CA the server does not trust (for negative tests). */
   untrustedClient: TlsFiles;
 }
@@ -170,33 +170,90 @@ export interface GenerateDevCertificatesOptions {
   dir?: string;
   /** Regenerate even if the files exist. Default false. */
   force?: boolean;
+  /**
+   * More client identities: `NAME.crt`/`NAME.key` with CN=NAME, signed by the dev CA (alice and bob are always
+   * issued). In a folder that has its certificates already (and no `force`), the missing ones are issued with its
+   * `ca.key`. Names: letters, digits, `.`, `_`, `-` (at most 64), not `ca`, `server` or `untrusted-*`.
+   */
+  clients?: string[];
 }
 
 const FILES = ['ca.crt', 'server.crt', 'server.key', 'alice.crt', 'alice.key', 'bob.crt', 'bob.key', 'untrusted-ca.crt', 'untrusted-client.crt', 'untrusted-client.key'];
 
-function layout(dir: string): DevCertificates {
+function layout(dir: string, extraClients: string[]): DevCertificates {
   const caFile = join(dir, 'ca.crt');
   const files = (name: string): TlsFiles => ({ caFile, certFile: join(dir, `${name}.crt`), keyFile: join(dir, `${name}.key`) });
-  return { dir, caFile, server: files('server'), clients: { alice: files('alice'), bob: files('bob') }, untrustedClient: files('untrusted-client') };
+  const clients = { alice: files('alice'), bob: files('bob') } as DevCertificates['clients'];
+  for (const name of extraClients) clients[name] = files(name);
+  return { dir, caFile, server: files('server'), clients, untrustedClient: files('untrusted-client') };
 }
 
-async function allExist(dir: string): Promise<boolean> {
+const CLIENT_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+const RESERVED_NAMES = new Set(['ca', 'server', 'untrusted-ca', 'untrusted-client']);
+
+/** The extra client names, checked (they become file names) and without alice, bob and repeats. */
+function extraClientNames(names: string[]): string[] {
+  for (const name of names) {
+    if (!CLIENT_NAME.test(name) || RESERVED_NAMES.has(name.toLowerCase())) {
+      throw new ErpsConfigError(
+        `client name "${name}" cannot be used: use letters, digits, ".", "_" or "-" (at most 64, starting with a letter or digit), not ca, server or untrusted-*`,
+      );
+    }
+  }
+  return [...new Set(names)].filter((name) => name !== 'alice' && name !== 'bob');
+}
+
+/** The dev CA of a folder written before, from its ca.crt and ca.key, to issue more certificates with. */
+async function readCertificateAuthority(dir: string): Promise<CertificateAuthority> {
+  const x509 = loadX509();
+  let certPem: string;
+  let keyPem: string;
   try {
-    await Promise.all(FILES.map((file) => access(join(dir, file))));
+    [certPem, keyPem] = await Promise.all([readFile(join(dir, 'ca.crt'), 'utf8'), readFile(join(dir, 'ca.key'), 'utf8')]);
+  } catch (error) {
+    throw new ErpsConfigError(`cannot issue more client certificates in ${dir} without its ca.crt and ca.key: regenerate the folder with force`, error);
+  }
+  const signingKey = await webcrypto.subtle.importKey('pkcs8', x509.PemConverter.decode(keyPem)[0]!, ALG, false, ['sign']);
+  const cert = new x509.X509Certificate(certPem);
+  return { name: cert.subject, cert: certPem, key: keyPem, serialNumber: cert.serialNumber, signingKey };
+}
+
+async function filesExist(dir: string, files: string[]): Promise<boolean> {
+  try {
+    await Promise.all(files.map((file) => access(join(dir, file))));
     return true;
   } catch {
     return false;
   }
 }
 
+const writePem = (dir: string, name: string, pem: string, secret = false): Promise<void> => writeFile(join(dir, name), pem, { mode: secret ? 0o600 : 0o644 });
+
+/** Issues client certificates `names` with `ca` into `dir`. */
+async function writeClients(dir: string, ca: CertificateAuthority, names: string[]): Promise<void> {
+  await Promise.all(
+    names.map(async (name) => {
+      const issued = await issueCertificate(ca, { cn: name });
+      await Promise.all([writePem(dir, `${name}.crt`, issued.cert), writePem(dir, `${name}.key`, issued.key, true)]);
+    }),
+  );
+}
+
 /**
  * Writes a dev CA, a server certificate (localhost, 127.0.0.1, ::1), two client certificates (CN alice and
- * bob) and an untrusted CA with its own client certificate. Keeps existing files unless `force`.
+ * bob) and an untrusted CA with its own client certificate, plus the client certificates named in `clients`. Keeps
+ * existing files unless `force` (and then issues only the missing `clients`, with the folder's ca.key).
  */
 export async function generateDevCertificates(options: GenerateDevCertificatesOptions = {}): Promise<DevCertificates> {
   const dir = resolve(options.dir ?? 'certs');
-  const paths = layout(dir);
-  if (!options.force && (await allExist(dir))) return paths;
+  const extra = extraClientNames(options.clients ?? []);
+  const paths = layout(dir, extra);
+  if (!options.force && (await filesExist(dir, FILES))) {
+    const missing: string[] = [];
+    for (const name of extra) if (!(await filesExist(dir, [`${name}.crt`, `${name}.key`]))) missing.push(name);
+    if (missing.length > 0) await writeClients(dir, await readCertificateAuthority(dir), missing);
+    return paths;
+  }
   loadX509(); // before writing anything: fails here when @peculiar/x509 is not installed
   await mkdir(dir, { recursive: true });
   const ca = await createCertificateAuthority('nestjs-erps dev CA');
@@ -207,7 +264,7 @@ export async function generateDevCertificates(options: GenerateDevCertificatesOp
     issueCertificate(ca, { cn: 'bob' }),
     issueCertificate(untrustedCa, { cn: 'mallory' }),
   ]);
-  const write = (name: string, pem: string, secret = false) => writeFile(join(dir, name), pem, { mode: secret ? 0o600 : 0o644 });
+  const write = (name: string, pem: string, secret = false): Promise<void> => writePem(dir, name, pem, secret);
   await Promise.all([
     write('ca.crt', ca.cert),
     write('ca.key', ca.key, true),
@@ -220,6 +277,7 @@ export async function generateDevCertificates(options: GenerateDevCertificatesOp
     write('untrusted-ca.crt', untrustedCa.cert),
     write('untrusted-client.crt', untrusted.cert),
     write('untrusted-client.key', untrusted.key, true),
+    writeClients(dir, ca, extra),
   ]);
   return paths;
 }

@@ -65,8 +65,9 @@ export function loadTlsMaterial(options: ErpsTlsOptions | undefined, owner: stri
     throw new ErpsConfigError(
       `${owner}: transport 'tls' (mutual TLS, the default) needs tls.ca, tls.cert and tls.key ` +
         `(or caFile/certFile/keyFile); missing: ${missing.join(', ')}. ` +
-        `For development certificates call generateDevCertificates({ dir: 'certs' }) from "nestjs-erps/testing" ` +
-        `(it writes ca.crt, server.crt/.key and client certificates), or set transport: 'tcp' for plain TCP in development.`,
+        `For development certificates run \`npx erps certs ./certs\` (or call generateDevCertificates({ dir: 'certs' }) ` +
+        `from "nestjs-erps/testing"): it writes ca.crt, server.crt/.key and client certificates. Or set transport: 'tcp' ` +
+        `for plain TCP in development.`,
     );
   }
   const revoked = crl ?? (crlFile !== undefined ? readPem(crlFile, 'crl', owner) : undefined);

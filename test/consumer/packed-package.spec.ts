@@ -1,4 +1,4 @@
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -52,6 +52,9 @@ describe('the packed package, installed in consumer apps', () => {
       mkdirSync(dirname(link), { recursive: true });
       symlinkSync(join(repo, 'node_modules', dependency), link, 'dir');
     }
+    // The package's bin, linked as npm links it on install.
+    mkdirSync(join(app, 'node_modules', '.bin'));
+    symlinkSync(join('..', 'nestjs-erps', 'dist', 'cli', 'main.js'), join(app, 'node_modules', '.bin', 'erps'));
     writeFileSync(join(app, 'package.json'), JSON.stringify({ name, private: true, type }));
     copyFileSync(join(fixtures, fixture), join(app, fixture));
     return app;
@@ -102,6 +105,7 @@ describe('the packed package, installed in consumer apps', () => {
       'dist/terminus/index.js',
       'dist/terminus/index.mjs',
       'dist/terminus/index.d.mts',
+      'dist/cli/main.js',
       'package.json',
       'README.md',
     ]) {
@@ -129,6 +133,34 @@ describe('the packed package, installed in consumer apps', () => {
       requiredRecordIsErpsRecord: true,
     });
     expect(fromEsm.exportCount).toBeGreaterThan(20);
+  });
+
+  it('npx erps in a consumer app: certificates, a daemon on them, a call, inspect with the expiry, bench with a latency table', async () => {
+    expect(statSync(join(cjsApp, 'node_modules', 'nestjs-erps', 'dist', 'cli', 'main.js')).mode & 0o111).toBe(0o111);
+    // npx finds the bin; the rest run it as a shell would, through the link (its shebang and mode), without npm's start-up.
+    const certs = await run('npx', ['--no-install', 'erps', 'certs', './cli-certs'], { cwd: cjsApp, timeout: 30_000 });
+    const erps = (...args: string[]) => run(join(cjsApp, 'node_modules', '.bin', 'erps'), args, { cwd: cjsApp, timeout: 30_000 });
+    expect(certs.stdout).toMatch(/^Development certificates in \.\/cli-certs: written\./);
+    copyFileSync(join(fixtures, 'cli-daemon.cjs'), join(cjsApp, 'cli-daemon.cjs'));
+    const daemon = spawn(process.execPath, ['cli-daemon.cjs', './cli-certs'], { cwd: cjsApp, stdio: ['ignore', 'pipe', 'inherit'] });
+    try {
+      const port = await new Promise<number>((resolve, reject) => {
+        daemon.stdout.once('data', (chunk: Buffer) => resolve((JSON.parse(chunk.toString()) as { port: number }).port));
+        daemon.once('exit', (code) => reject(new Error(`the daemon exited with ${code}`)));
+      });
+      const target = `127.0.0.1:${port}`;
+      const [call, inspect, bench] = await Promise.all([
+        erps('call', target, 'sum', '[1,2,3]', '--certs', './cli-certs'),
+        erps('inspect', target, '--certs', './cli-certs'),
+        erps('bench', target, 'sum', '[1,2,3]', '--certs', './cli-certs', '--concurrency', '2', '--duration', '0.3'),
+      ]);
+      expect(call.stdout).toBe('6\n');
+      expect(inspect.stdout).toMatch(/^ {2}valid +\S+ → \S+ \(expires in \d+ days\)$/m);
+      expect(inspect.stdout).toMatch(/^handshake +accepted/m);
+      expect(bench.stdout).toMatch(/^ {2}latency\n {4}min +[\d.]+ ms\n {4}mean .*\n {4}p50 .*\n {4}p90 .*\n {4}p99 .*\n {4}max /m);
+    } finally {
+      daemon.kill('SIGTERM');
+    }
   });
 
   it('typings resolve through exports (.d.mts under import, .d.ts under require) and keep options typed', async () => {

@@ -23,6 +23,9 @@ const cases: Case[] = [
   ['src/server/session.ts', 'rxjs', FRAMEWORK],
   ['src/client/balancer/pick-first.ts', '@nestjs/core', FRAMEWORK],
   ['src/forward-context.ts', 'rxjs', FRAMEWORK],
+  // The command-line client runs without Nest (test/cli checks what it loads, too).
+  ['src/cli/fixture.ts', '@nestjs/common', FRAMEWORK],
+  ['src/cli/commands/fixture.ts', 'rxjs', FRAMEWORK],
   ['src/protocol/fixture.ts', 'nestjs-erps', FRAMEWORK],
   ['src/protocol/fixture.ts', 'rxjsx', null],
   // The allow-list.
