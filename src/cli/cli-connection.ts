@@ -11,20 +11,25 @@ import { performance } from 'node:perf_hooks';
 import { ClientLink } from '../client/client-link.js';
 import { dial, type Dialled, type DialOptions } from '../client/dial.js';
 import { OutgoingCall } from '../client/outgoing-call.js';
+import { createResolve } from '../client/discovery/resolve.js';
 import { resolveClientConfig } from '../config/client-config.js';
 // ---- below the client core ----
 import { algorithmFromFeatures, COMPRESSION_FEATURES, CompressionFeature, FrameCompressor } from '../connection/compression.js';
-import { ErpsConnectionLostError, ErpsHandshakeError, ErpsTlsError } from '../errors/index.js';
+import { describeError, ErpsConnectFailedError, ErpsConnectionLostError, ErpsDiscoveryError, ErpsHandshakeError, ErpsTlsError } from '../errors/index.js';
 import { createCodec, type CodecName } from '../protocol/codec.js';
 import { FrameType } from '../protocol/frame.js';
 import { RejectCode } from '../protocol/handshake.js';
 import { buildMeta, type Headers } from '../protocol/headers.js';
 import { wirePattern } from '../protocol/message.js';
 
-/** Where to connect: `host:port`, already parsed. */
+/** Where to connect: `host:port`, or a name to look up first (`dns:name:port`, `srv:name`). */
 export interface CliTarget {
   host: string;
   port: number;
+  /** The name the server certificate must carry when --server-name is not given (discovered targets). */
+  serverName?: string;
+  /** Look the daemon up (the first address found is used). */
+  discover?: { dns: string; port: number } | { srv: string };
 }
 
 /** Certificate files for mutual TLS. */
@@ -120,10 +125,18 @@ export const REJECT_NAMES: Readonly<Record<number, string>> = Object.fromEntries
 
 /** Opens one connection: TCP (+ TLS), HELLO, WELCOME. Rejects with the client core's typed errors. */
 export async function connect(target: CliTarget, options: CliConnectOptions): Promise<CliConnection> {
-  const dialOptions = dialOptionsFor(target, options);
-  const startedAt = performance.now();
-  const dialled = await dial(dialOptions);
-  return new LinkedConnection(dialled, options.codec, performance.now() - startedAt);
+  const addresses = await located(target);
+  for (let i = 0; ; i++) {
+    const dialOptions = dialOptionsFor(addresses[i]!, options);
+    const startedAt = performance.now();
+    try {
+      const dialled = await dial(dialOptions);
+      return new LinkedConnection(dialled, options.codec, performance.now() - startedAt);
+    } catch (err) {
+      // A looked-up name may have several addresses (localhost: ::1 and 127.0.0.1): the next one may listen.
+      if (!(err instanceof ErpsConnectFailedError) || i === addresses.length - 1) throw err;
+    }
+  }
 }
 
 /**
@@ -132,8 +145,9 @@ export async function connect(target: CliTarget, options: CliConnectOptions): Pr
  * server name), so `inspect` can show a certificate it does not trust. Sends HELLO and nothing else; closes.
  */
 export async function probe(target: CliTarget, options: CliConnectOptions): Promise<CliProbe> {
+  target = (await located(target))[0]!;
   const dialOptions = dialOptionsFor(target, options);
-  const checkedName = options.serverName ?? target.host;
+  const checkedName = options.serverName ?? target.serverName ?? target.host;
   dialOptions.hello = { ...dialOptions.hello, features: COMPRESSION_FEATURES };
   if (dialOptions.tls !== undefined) dialOptions.tls = { ...dialOptions.tls, rejectUnauthorized: false, checkServerIdentity: () => undefined };
   const result: CliProbe = { tls: undefined, welcome: undefined, handshakeMs: undefined, reject: undefined, error: undefined };
@@ -167,12 +181,36 @@ export async function probe(target: CliTarget, options: CliConnectOptions): Prom
   return result;
 }
 
+/**
+ * A discovered target becomes the addresses its DNS lookup gives (the system resolver, as the client's discovery does
+ * without `servers`), with the looked-up name as the name their certificate must carry. Rejects with
+ * ErpsDiscoveryError when the name resolves to nothing.
+ */
+export async function located(target: CliTarget): Promise<CliTarget[]> {
+  const discover = target.discover;
+  if (discover === undefined) return [target];
+  const resolve = createResolve(
+    'dns' in discover
+      ? { kind: 'dns', name: discover.dns, port: discover.port, serverName: discover.dns, servers: undefined, refreshMs: 1 }
+      : { kind: 'srv', name: discover.srv, serverName: undefined, servers: undefined, refreshMs: 1 },
+  );
+  const name = 'dns' in discover ? `dns:${discover.dns}:${discover.port}` : `srv:${discover.srv}`;
+  let found: Awaited<ReturnType<typeof resolve>>;
+  try {
+    found = await resolve();
+  } catch (err) {
+    throw new ErpsDiscoveryError(`${name}: the lookup failed: ${describeError(err)}`, err);
+  }
+  if (found.length === 0) throw new ErpsDiscoveryError(`${name}: the lookup found no address`);
+  return found.map(({ host, port, serverName }) => ({ host, port, serverName }));
+}
+
 function dialOptionsFor(target: CliTarget, options: CliConnectOptions): DialOptions {
   const config = resolveClientConfig({
     host: target.host,
     port: target.port,
     transport: options.tls === undefined ? 'tcp' : 'tls',
-    tls: options.tls === undefined ? undefined : { ...options.tls, serverName: options.serverName },
+    tls: options.tls === undefined ? undefined : { ...options.tls, serverName: options.serverName ?? target.serverName },
     identifier: options.identifier,
     version: options.version,
     codec: options.codec,

@@ -4,6 +4,7 @@ import {
   ErpsConnectionLostError,
   ErpsConnectTimeoutError,
   ErpsDisconnectedError,
+  ErpsDiscoveryError,
   ErpsError,
   ErpsHandshakeError,
   ErpsTimeoutError,
@@ -70,6 +71,9 @@ export function explain(err: unknown, attempt: Attempt): CliError {
     return new CliError(err.message, ExitCode.CONNECTION, 'check the address and any firewall in between, or allow more time with --connect-timeout', err.code);
   }
   if (err instanceof ErpsConnectFailedError) return explainConnectFailed(err, attempt);
+  if (err instanceof ErpsDiscoveryError) {
+    return new CliError(err.message, ExitCode.CONNECTION, 'check the name and its records (dig it), or give the server as host:port', err.code);
+  }
   if (err instanceof ErpsConnectionLostError || err instanceof ErpsDisconnectedError) {
     return new CliError(describeError(err), ExitCode.CONNECTION, 'the server closed the connection or stopped answering: check its log', err.code);
   }

@@ -61,13 +61,15 @@ export function addConnectionOptions(command: Command): Command {
 }
 
 /**
- * `host:port` → { host, port }; `[::1]:port` for IPv6. `dns:` and `srv:` targets are refused with a usage error:
- * nestjs-erps has no service discovery yet.
+ * `host:port` → { host, port }; `[::1]:port` for IPv6; `dns:name:port` and `srv:name` are looked up when the command
+ * connects (the first address found is used; the name is the one the certificate must carry).
  */
 export function parseTarget(target: string): CliTarget {
-  if (/^(dns|srv):/i.test(target)) {
-    throw usageError(`"${target}": dns: and srv: targets need service discovery, which nestjs-erps does not have yet`, 'give the server as host:port, e.g. 127.0.0.1:4000');
-  }
+  const dns = /^dns:([^:]+):(\d+)$/i.exec(target);
+  if (dns) return { host: dns[1]!, port: checkedPort(target, Number(dns[2])), discover: { dns: dns[1]!, port: Number(dns[2]) } };
+  const srv = /^srv:([^:]+)$/i.exec(target);
+  if (srv) return { host: srv[1]!, port: 0, discover: { srv: srv[1]! } };
+  if (/^(dns|srv):/i.test(target)) throw usageError(`"${target}" is not a target`, 'give dns:name:port (A/AAAA records) or srv:name (SRV records), e.g. dns:calc.internal:4000');
   const match = /^\[([^\]]+)\]:(\d+)$/.exec(target) ?? /^([^:[\]]+):(\d+)$/.exec(target);
   const port = match ? Number(match[2]) : NaN;
   if (!match || !Number.isInteger(port) || port < 1 || port > 65535) {
@@ -76,6 +78,11 @@ export function parseTarget(target: string): CliTarget {
   const host = match[1]!;
   if (target.startsWith('[') && isIP(host) !== 6) throw usageError(`"${host}" is not an IPv6 address`, 'give the server as host:port, or [ipv6]:port');
   return { host, port };
+}
+
+function checkedPort(target: string, port: number): number {
+  if (!Number.isInteger(port) || port < 1 || port > 65535) throw usageError(`"${target}": the port must be 1..65535`, 'e.g. dns:calc.internal:4000');
+  return port;
 }
 
 /** The certificates to use, from --ca/--cert/--key, then --certs DIR, then ERPS_CA/ERPS_CERT/ERPS_KEY. */

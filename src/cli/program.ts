@@ -10,8 +10,8 @@ import { packageVersion } from './options.js';
 import { printError, processOutput, type Output } from './output.js';
 
 const FOOTER = `
-Targets are host:port (127.0.0.1:4000, localhost:4000, [::1]:4000); dns: and srv: targets need service discovery,
-which nestjs-erps does not have yet.
+Targets are host:port (127.0.0.1:4000, localhost:4000, [::1]:4000), dns:name:port (A/AAAA records) or srv:name
+(SRV records); a looked-up name is the name the server certificate must carry unless --server-name says otherwise.
 
 Certificates (mutual TLS): --certs DIR (a folder written by \`erps certs\`), or --ca, --cert and --key, or the
 environment variables ERPS_CA, ERPS_CERT and ERPS_KEY (the options win). --plain for a server with transport 'tcp'.

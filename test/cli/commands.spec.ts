@@ -125,12 +125,16 @@ describe('erps against a mutual-TLS daemon', () => {
     expect(run).toMatchObject({ code: 0, stdout: '', stderr: `erps: connected to ${target}; printing pushes of never (Ctrl-C to stop)\n` });
   });
 
-  it('ping times the handshake and round trips; health is SERVING; both with --json', async () => {
-    const [ping, pingJson, health] = await Promise.all([
+  it('ping times the handshake and round trips; health asks the health service; both with --json; a dns: target is looked up', async () => {
+    const [ping, pingJson, health, unknownService, viaDns] = await Promise.all([
       erps(['ping', target, ...as, '--count', '3', '--interval', '0']),
       erps(['ping', target, ...as, '--count', '4', '--interval', '0', '--json']),
-      erps(['health', target, 'calc', ...as, '--json']),
+      erps(['health', target, ...as, '--json']),
+      erps(['health', target, 'billing', ...as]),
+      erps(['call', `dns:localhost:${running.port}`, 'sum', '[1,2,3]', ...as]),
     ]);
+    expect(unknownService).toMatchObject({ code: 1, lines: [expect.stringMatching(/^SERVICE_UNKNOWN \(service "billing"\) \(round trip [\d.]+ ms\)$/)] });
+    expect(viaDns).toMatchObject({ code: 0, stdout: '6\n' });
     expect(ping.code).toBe(0);
     expect(ping.lines[0]).toMatch(new RegExp(`^connected to ${target}: handshake [\\d.]+ ms$`));
     [1, 2, 3].forEach((seq) => expect(ping.lines[seq]).toMatch(new RegExp(`^pong from ${target}: seq=${seq} time=[\\d.]+ ms$`)));
@@ -141,7 +145,7 @@ describe('erps against a mutual-TLS daemon', () => {
     expect(report.samplesMs).toHaveLength(4);
     expect(report.rttMs.min).toBeLessThanOrEqual(report.rttMs.median);
     expect(health.code).toBe(0);
-    expect(JSON.parse(health.stdout)).toEqual({ status: 'SERVING', check: 'ping', service: 'calc', handshakeMs: expect.any(Number), rttMs: expect.any(Number) });
+    expect(JSON.parse(health.stdout)).toEqual({ status: 'SERVING', check: 'health', service: '', rttMs: expect.any(Number) });
   });
 
   it('inspect shows TLS, the server certificate with its expiry, verification, the handshake and the limits', async () => {

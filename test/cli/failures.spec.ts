@@ -77,8 +77,9 @@ describe('erps failures: exit codes and advice', () => {
       erps(['call', target, 'sum', '[1]', ...as, '--server-name', 'api.example']),
       erps(['ping', `127.0.0.1:${(silent.address() as net.AddressInfo).port}`, ...as, '--connect-timeout', '300']),
       erps(['health', nowhere, ...as, '--json']),
+      erps(['call', 'dns:no-such-name.invalid:4000', 'sum', '[1]', ...as]),
     ]);
-    const [noServer, wrongCa, untrustedClient, expiredClient, wrongIdentifier, wrongVersion, plainToTls, tlsToPlain, wrongName, silentServer, healthJson] = runs;
+    const [noServer, wrongCa, untrustedClient, expiredClient, wrongIdentifier, wrongVersion, plainToTls, tlsToPlain, wrongName, silentServer, healthJson, unknownName] = runs;
     for (const run of runs) expect(run.code).toBe(3);
     for (const run of runs) expect(run.stdout).toBe('');
     expect(noServer.stderr).toMatch(
@@ -98,6 +99,7 @@ describe('erps failures: exit codes and advice', () => {
     expect(tlsToPlain.stderr).toMatch(/→ .*if it is a development server with transport 'tcp', pass --plain/);
     expect(wrongName.stderr).toMatch(/api\.example.*\n {2}→ the server certificate does not name the host you dialled: pass --server-name/);
     expect(silentServer.stderr).toMatch(/timed out after 300 ms\n {2}→ .*--connect-timeout/);
+    expect(unknownName.stderr).toMatch(/^erps: dns:no-such-name\.invalid:4000: the lookup failed: .*\n {2}→ check the name and its records/);
     expect(JSON.parse(healthJson.stderr)).toEqual({
       error: { code: 'ERPS_DISCONNECTED', message: expect.stringContaining('ECONNREFUSED'), exitCode: 3, hint: expect.stringContaining('nothing listens') },
     });
@@ -105,12 +107,12 @@ describe('erps failures: exit codes and advice', () => {
     expect(tlsServer.probe.calls).toEqual([]);
   });
 
-  it('usage errors exit 2: dns:/srv: targets, a bad target, missing certificates, bad JSON, bad options', async () => {
+  it('usage errors exit 2: malformed dns:/srv: targets, a bad target, missing certificates, bad JSON, bad options', async () => {
     // Two from the real executable; the rest through its runCli() in one batch process (cheaper than a process each).
     const [spawned, batched] = await Promise.all([
-      Promise.all([erps(['call', 'dns:calc.internal:4000', 'sum', '[1]', ...as]), erps(['call', target, 'sum', '[1]', '--identifier', 'calc'])]),
+      Promise.all([erps(['call', 'dns:calc.internal', 'sum', '[1]', ...as]), erps(['call', target, 'sum', '[1]', '--identifier', 'calc'])]),
       erpsBatch([
-        { args: ['call', 'srv:_calc._tcp.internal', 'sum', '[1]', ...as] },
+        { args: ['call', 'srv:', 'sum', '[1]', ...as] },
         { args: ['call', '127.0.0.1', 'sum', '[1]', ...as] },
         { args: ['call', target, 'sum', '[1', ...as] },
         { args: ['call', target, 'sum', '-', ...as], input: 'not json' },
@@ -129,10 +131,8 @@ describe('erps failures: exit codes and advice', () => {
     const [dns, noCerts] = spawned;
     const [srv, badTarget, badJson, badStdin, noDir, badCodec, badTimeout, reservedHeader, missingArg, unknown, missingFile, benchShape, jsonUsage, bare] = batched;
     for (const run of [...spawned, ...batched]) expect(run.code).toBe(2);
-    expect(dns.stderr).toMatch(
-      /^erps: "dns:calc\.internal:4000": dns: and srv: targets need service discovery, which nestjs-erps does not have yet\n {2}→ give the server as host:port/,
-    );
-    expect(srv!.stderr).toMatch(/dns: and srv: targets need service discovery/);
+    expect(dns.stderr).toMatch(/^erps: "dns:calc\.internal" is not a target\n {2}→ give dns:name:port \(A\/AAAA records\) or srv:name/);
+    expect(srv!.stderr).toMatch(/"srv:" is not a target/);
     expect(badTarget!.stderr).toMatch(/"127\.0\.0\.1" is not a target\n {2}→ give the server as host:port/);
     expect(noCerts.stderr).toMatch(/mutual TLS needs a CA, a client certificate and its key; missing: --ca, --cert, --key\n {2}→ pass --certs DIR .*npx erps certs/);
     expect(bare!.stderr).toMatch(/Usage: erps/);

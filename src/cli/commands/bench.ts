@@ -177,7 +177,7 @@ export function registerBench(program: Command, env: CliEnvironment, exit: ExitR
           'for --duration seconds; calls still in flight at the end are waited for and counted. Reports calls/s, latency (min, mean, p50, p90, p99, max) ' +
           'and errors by code. Exit 0 when every call succeeded, 1 when any failed.',
       )
-      .argument('<target>', 'the daemon, host:port')
+      .argument('<target>', 'the daemon: host:port, dns:name:port or srv:name')
       .argument('<pattern>', 'the @MessagePattern to call (a string, or an object pattern as JSON)')
       .argument('[json]', 'the payload of every call, as JSON, or - to read it from stdin; none: null')
       .option('-c, --concurrency <n>', 'calls in flight at once', integer(1), 10)

@@ -69,7 +69,7 @@ export function registerInspect(program: Command, env: CliEnvironment, exit: Exi
           "the REJECT code and reason for the given --identifier/--version), the server's features, keepalive and frame limit. " +
           'Exit 0 when a client with these options would connect, 3 otherwise.',
       )
-      .argument('<target>', 'the daemon, host:port'),
+      .argument('<target>', 'the daemon: host:port, dns:name:port or srv:name'),
   )
     .addHelpText(
       'after',

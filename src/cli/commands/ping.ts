@@ -1,8 +1,10 @@
 import type { Command } from 'commander';
-import { runAction, withConnection, type CliEnvironment, type ExitRecord } from '../command-kit.js';
+import { commandFailed, runAction, withConnection, type CliEnvironment, type ExitRecord } from '../command-kit.js';
+import type { CliConnection } from '../cli-connection.js';
+import { HEALTH_PATTERN, healthReplyStatus } from '../../protocol/health.js';
 import { ExitCode } from '../errors.js';
 import { addConnectionOptions, integer, type ConnectionFlags } from '../options.js';
-import { ms, toJson } from '../output.js';
+import { ms, toJson, type Output } from '../output.js';
 import { percentile } from '../percentiles.js';
 
 interface PingFlags extends ConnectionFlags {
@@ -20,7 +22,7 @@ export function registerPing(program: Command, env: CliEnvironment, exit: ExitRe
       .command('ping')
       .summary('time handshake and PING round trips')
       .description('Connect (TCP, TLS, Erps handshake), then time PING → PONG round trips: min, median, p99.')
-      .argument('<target>', 'the daemon, host:port')
+      .argument('<target>', 'the daemon: host:port, dns:name:port or srv:name')
       .option('--count <n>', 'round trips to time', integer(1), 5)
       .option('--interval <ms>', 'pause between round trips', integer(0), 200)
       .option('--timeout <ms>', 'wait at most this long for each PONG', integer(1), 5000),
@@ -74,35 +76,65 @@ export function registerHealth(program: Command, env: CliEnvironment, exit: Exit
   addConnectionOptions(
     program
       .command('health')
-      .summary('check the daemon serves (ping-based for now)')
+      .summary("ask the daemon's health service whether it serves")
       .description(
-        'Check that the daemon serves: for now a ping-based check (TCP, TLS, the Erps handshake and one PING round trip); ' +
-          'prints SERVING and exits 0, or the failure and exits 3. The daemon has no health service yet: [service] is accepted and reported, not checked.',
+        "Ask the daemon's health service (gRPC's Health Checking Protocol: docs/PROTOCOL.md) for the status of [service] " +
+          "(default '': the daemon as a whole). SERVING exits 0; NOT_SERVING (set by the app, or the daemon drains) and " +
+          'SERVICE_UNKNOWN exit 1; no connection exits 3. A daemon without the health service (an older nestjs-erps) gets ' +
+          'a ping-based check instead (the handshake and one PING round trip), and the output says so.',
       )
-      .argument('<target>', 'the daemon, host:port')
-      .argument('[service]', 'the service to check (reported only, until the daemon has a health service)')
-      .option('--timeout <ms>', 'wait at most this long for the PONG', integer(1), 5000),
+      .argument('<target>', 'the daemon, host:port (or dns:name:port, srv:name)')
+      .argument('[service]', "the service to check; '' (the default) is the daemon as a whole")
+      .option('--timeout <ms>', 'wait at most this long for the answer', integer(1), 5000),
   )
     .addHelpText(
       'after',
       `
 Examples:
   $ erps health 127.0.0.1:4000 --certs ./certs --identifier calc --version 1.0.0
-  SERVING (ping-based: handshake 4.120 ms, round trip 0.312 ms)
-  $ erps health 127.0.0.1:4000 calc --json --certs ./certs || echo "not serving"
+  SERVING (round trip 0.412 ms)
+  $ erps health 127.0.0.1:4000 billing --json --certs ./certs || echo "not serving"
 `,
     )
     .action(
       runAction(exit, output, async (command, flags: HealthFlags, target: string, service: string | undefined) =>
         withConnection(command, flags, target, output, async (connection) => {
-          const rtt = await connection.ping(flags.timeout);
-          if (flags.json) {
-            output.out(toJson({ status: 'SERVING', check: 'ping', service: service ?? null, handshakeMs: round(connection.handshakeMs), rttMs: round(rtt) }));
-          } else {
-            output.out(`SERVING (ping-based: handshake ${ms(connection.handshakeMs)}, round trip ${ms(rtt)}${service !== undefined ? `; service "${service}" not checked` : ''})`);
+          const startedAt = performance.now();
+          let reply: unknown;
+          try {
+            reply = await callOnce(connection, HEALTH_PATTERN, { service: service ?? '' }, flags.timeout);
+          } catch (err) {
+            if ((err as { code?: unknown } | null)?.code !== 'ERPS_NO_HANDLER') throw err;
+            return pingBased(connection, flags, service, output);
           }
-          return ExitCode.OK;
+          const rtt = performance.now() - startedAt;
+          const status = healthReplyStatus(reply);
+          if (status === undefined) throw commandFailed(`the health service answered ${toJson(reply)}`, 'is the server a nestjs-erps daemon?');
+          if (flags.json) output.out(toJson({ status, check: 'health', service: service ?? '', rttMs: round(rtt) }));
+          else output.out(`${status}${service ? ` (service "${service}")` : ''} (round trip ${ms(rtt)})`);
+          return status === 'SERVING' ? ExitCode.OK : ExitCode.FAILED;
         }),
       ),
     );
+}
+
+/** A daemon without the health service: the handshake and one PING round trip say it serves. */
+async function pingBased(connection: CliConnection, flags: HealthFlags, service: string | undefined, output: Output): Promise<ExitCode> {
+  const rtt = await connection.ping(flags.timeout);
+  if (flags.json) {
+    output.out(toJson({ status: 'SERVING', check: 'ping', service: service ?? null, handshakeMs: round(connection.handshakeMs), rttMs: round(rtt) }));
+  } else {
+    output.out(
+      `SERVING (ping-based, the daemon has no health service: handshake ${ms(connection.handshakeMs)}, round trip ${ms(rtt)}${service ? `; service "${service}" not checked` : ''})`,
+    );
+  }
+  return ExitCode.OK;
+}
+
+/** One call's single reply. */
+function callOnce(connection: CliConnection, pattern: string, data: unknown, timeoutMs: number): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    let value: unknown;
+    connection.call(pattern, data, undefined, timeoutMs, { next: (v) => (value = v), error: reject, complete: () => resolve(value) });
+  });
 }
