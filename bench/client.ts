@@ -28,6 +28,7 @@ import {
   writeProto,
 } from './common.js';
 import { frame, RAW_CALL, RAW_CAST, RAW_COUNT, RawClient } from './raw.js';
+import { enableOtel } from './otel-setup.js';
 
 type PayloadKind = 'small' | 'mib';
 
@@ -385,6 +386,10 @@ async function main(): Promise<void> {
   if (!idleOnly) {
     switch (args.system) {
       case 'erps':
+        driver = erpsDriver(args);
+        break;
+      case 'erps-otel':
+        enableOtel();
         driver = erpsDriver(args);
         break;
       case 'nest-tcp':

@@ -6,7 +6,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-export const SYSTEMS = ['erps', 'nest-tcp', 'nest-grpc', 'raw'] as const;
+export const SYSTEMS = ['erps', 'erps-otel', 'nest-tcp', 'nest-grpc', 'raw'] as const;
 export type SystemName = (typeof SYSTEMS)[number];
 
 export const WORKLOADS = ['echo1', 'echo100', 'mib4', 'cast'] as const;

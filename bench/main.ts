@@ -1,7 +1,7 @@
 /**
  * `npm run bench`: nestjs-erps against Nest TCP+mTLS, Nest gRPC+mTLS and a raw mutual-TLS floor.
  *
- *   node build/bench/main.js [--mode compare|idle|soak|fleet] [--systems erps,nest-tcp,nest-grpc,raw]
+ *   node build/bench/main.js [--mode compare|idle|soak|fleet] [--systems erps,erps-otel,nest-tcp,nest-grpc,raw]
  *     [--workloads echo1,echo100,mib4,cast] [--duration 3] [--runs 3] [--cpu-prof]
  *     [--clients 1000] [--calls 1000000] [--slow-ms 2]
  *
@@ -60,7 +60,7 @@ interface Options {
 function usage(message: string): never {
   console.error(`bench: ${message}`);
   console.error(
-    'usage: npm run bench -- [--mode compare|idle|soak|fleet] [--systems erps,nest-tcp,nest-grpc,raw] [--workloads echo1,echo100,mib4,cast] ' +
+    'usage: npm run bench -- [--mode compare|idle|soak|fleet] [--systems erps,erps-otel,nest-tcp,nest-grpc,raw] [--workloads echo1,echo100,mib4,cast] ' +
       '[--duration seconds] [--runs N] [--cpu-prof] [--clients N (idle)] [--calls N (soak)] [--slow-ms N (fleet)]',
   );
   process.exit(2);
@@ -340,7 +340,7 @@ async function compare(options: Options, env: Env): Promise<void> {
     for (const system of options.systems) {
       let execArgv: string[] = [];
       let clientExecArgv: string[] = [];
-      if (options.cpuProf && system === 'erps') {
+      if (options.cpuProf && system.startsWith('erps')) {
         profileDir = join(env.dir, 'cpu-prof');
         execArgv = ['--cpu-prof', '--cpu-prof-dir', join(profileDir, 'server')];
         clientExecArgv = ['--cpu-prof', '--cpu-prof-dir', join(profileDir, 'client')];
@@ -449,6 +449,8 @@ async function compare(options: Options, env: Env): Promise<void> {
       erps_over_raw_bytesPerSec_mib4: ratio(get('erps', 'mib4')?.bytesPerSec, get('raw', 'mib4')?.bytesPerSec),
       // Informational, no target: less noisy than calls/s on a shared machine.
       erps_over_nestTcp_serverCpuPerCall_echo100: ratio(get('erps', 'echo100')?.serverCpuUsPerCall, get('nest-tcp', 'echo100')?.serverCpuUsPerCall),
+      erpsOtel_over_erps_callsPerSec_echo100: ratio(get('erps-otel', 'echo100')?.callsPerSec, get('erps', 'echo100')?.callsPerSec),
+      erpsOtel_over_erps_serverCpuPerCall_echo100: ratio(get('erps-otel', 'echo100')?.serverCpuUsPerCall, get('erps', 'echo100')?.serverCpuUsPerCall),
     },
     targets: {
       erps_over_nestTcp_callsPerSec_echo100: '>=3',

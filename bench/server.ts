@@ -13,6 +13,7 @@ import { Observable } from 'rxjs';
 import { ErpsServer } from 'nestjs-erps';
 import { describe, PROTO_LOADER_OPTIONS, ServerArgs, ServerMessage, ServerRequest, writeProto } from './common.js';
 import { startRawServer } from './raw.js';
+import { enableOtel } from './otel-setup.js';
 
 const counters = { casts: 0, echoCalls: 0, delayMs: 0 };
 
@@ -102,7 +103,9 @@ async function main(): Promise<void> {
   let port: number;
 
   switch (args.system) {
-    case 'erps': {
+    case 'erps':
+    case 'erps-otel': {
+      if (args.system === 'erps-otel') enableOtel();
       counters.delayMs = args.delayMs ?? 0;
       erps = new ErpsServer({ host: '127.0.0.1', port: 0, tls: args.tls, identifier: 'bench', versions: '^1.0.0' });
       app = await NestFactory.createMicroservice(EchoModule, { strategy: erps, logger: false });

@@ -295,6 +295,10 @@ export class Channel implements EndpointEvents {
     const ejected: ClientLink[] = [];
     for (const endpoint of this.endpoints) for (const link of endpoint.usable) (endpoint.ejected ? ejected : ready).push(link);
     this.readyLinks = ready.length > 0 ? ready : ejected;
+    // Reply latencies are measured only when the balancer has a choice that uses them.
+    const timed = this.config.balancing === 'least-in-flight' && ready.length + ejected.length > 1;
+    for (const link of ready) link.timed = timed;
+    for (const link of ejected) link.timed = timed;
   }
 
   /** A ready link of another endpoint than `from`'s (balanced), else another link of the same endpoint. */

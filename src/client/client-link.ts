@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks';
 import type { ErpsConnection } from '../connection/connection.js';
 import { ErpsCodecError, ErpsConnectionLostError, ErpsFrameTooLargeError, ErpsSlowConsumerError, ErpsTimeoutError, describeError, isRetryable } from '../errors/index.js';
 import type { PayloadCodec } from '../protocol/codec.js';
@@ -45,6 +46,12 @@ export class ClientLink implements CallCarrier {
   private readonly pushPatterns = new PatternCache();
   /** Calls sent over this link, resends included. */
   callsSent = 0;
+  /**
+   * Reply latency (ms), a peak-sensitive moving average: a slower reply raises it at once, faster ones pull it down
+   * gradually. Only measured while `timed` (the channel sets it when a latency-aware balancer has a choice to make).
+   */
+  latencyMs = 1;
+  timed = false;
 
   constructor(
     readonly connection: ErpsConnection,
@@ -181,6 +188,7 @@ export class ClientLink implements CallCarrier {
   private onReply(frame: Frame): void {
     const entry = this.pending.get(frame.id);
     if (entry === undefined) return; // cancelled or timed out: late replies are dropped
+    if (this.timed) this.observeLatency(entry);
     this.owner.consecutiveFailures = 0;
     entry.answered = true;
     const more = (frame.flags & FrameFlags.MORE) !== 0;
@@ -211,6 +219,7 @@ export class ClientLink implements CallCarrier {
   private onError(frame: Frame): void {
     const entry = this.pending.get(frame.id);
     if (entry === undefined) return;
+    if (this.timed) this.observeLatency(entry);
     this.settle(entry);
     let err: unknown;
     try {
@@ -225,6 +234,13 @@ export class ClientLink implements CallCarrier {
       this.owner.consecutiveFailures = 0;
     }
     entry.observer.error(err);
+  }
+
+  /** The time since the call was sent (or since its last stream value), from its armed deadline: no clock read at send. */
+  private observeLatency(call: OutgoingCall): void {
+    if (call.expiresAt === 0) return; // no timeout, so no send time to measure from
+    const sample = performance.now() - (call.expiresAt - call.timeoutMs);
+    this.latencyMs = sample > this.latencyMs ? sample : this.latencyMs + (sample - this.latencyMs) * LATENCY_DECAY;
   }
 
   private onClose(reason: Error | undefined): void {
@@ -249,6 +265,9 @@ export class ClientLink implements CallCarrier {
     for (const entry of this.pending.drain()) entry.observer.error(err);
   }
 }
+
+/** How far each faster reply pulls the latency average down. */
+const LATENCY_DECAY = 0.2;
 
 /** 0 (or Infinity) means no timeout. */
 function timesOut(call: OutgoingCall): boolean {

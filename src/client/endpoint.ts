@@ -7,6 +7,7 @@ import type { ErpsEndpointAddress } from './erps-client-options.js';
 import type { OutgoingCall } from './outgoing-call.js';
 import { ErpsSlowConsumerError } from '../errors/index.js';
 import { lifecycleChannels, publishLifecycle } from '../observability/channels.js';
+import { debug } from '../debug.js';
 
 /** Connectivity of one endpoint (grpc-js's subchannel states, plus `ejected` by outlier detection). */
 export type EndpointState = 'idle' | 'connecting' | 'ready' | 'transient-failure' | 'ejected';
@@ -259,6 +260,7 @@ export class Endpoint implements LinkOwner {
   }
 
   private onGoaway(link: ClientLink): void {
+    debug('client: GOAWAY from %s:%d on connection %d (%d calls finishing there)', this.address.host, this.address.port, link.connection.id, link.inFlight);
     if (!this.dropUsable(link)) return;
     this.updateState();
     this.events.linksChanged(this);
@@ -266,6 +268,7 @@ export class Endpoint implements LinkOwner {
   }
 
   private onLinkClosed(link: ClientLink, reason: Error | undefined): void {
+    debug('client: connection %d to %s:%d closed: %s', link.connection.id, this.address.host, this.address.port, reason?.message ?? 'cleanly');
     publishLifecycle(lifecycleChannels.clientDisconnect, () => ({ side: 'client', host: this.address.host, port: this.address.port, connectionId: link.connection.id, reason }));
     if (reason instanceof ErpsSlowConsumerError) {
       publishLifecycle(lifecycleChannels.slowConsumer, () => ({ side: 'client', host: this.address.host, port: this.address.port, connectionId: link.connection.id, reason }));

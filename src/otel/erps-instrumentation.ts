@@ -117,7 +117,7 @@ export class ErpsInstrumentation extends InstrumentationBase<ErpsInstrumentation
         const span = this.tracer.startSpan(message.pattern, { kind: SpanKind.CLIENT, attributes }, parent);
         propagation.inject(trace.setSpan(parent, span), message.headers);
         running.set(message, { span, startedAt: performance.now(), attributes });
-        this.instruments().clientInFlight.add(1, { 'rpc.method': message.pattern });
+        this.instruments().clientInFlight.add(1);
       },
       error: (message) => failed(running.get(message), message.error),
       asyncEnd: (message) => {
@@ -131,7 +131,7 @@ export class ErpsInstrumentation extends InstrumentationBase<ErpsInstrumentation
         }
         if (message.cancelled === true) run.span.setAttribute('erps.cancelled', true);
         const instruments = this.instruments();
-        instruments.clientInFlight.add(-1, { 'rpc.method': message.pattern });
+        instruments.clientInFlight.add(-1);
         instruments.clientDuration.record(finish(run), run.attributes);
       },
     };
@@ -152,7 +152,7 @@ export class ErpsInstrumentation extends InstrumentationBase<ErpsInstrumentation
         const inSpan = trace.setSpan(parent, span);
         message.runInContext = (fn) => context.with(inSpan, fn);
         running.set(message, { span, startedAt: performance.now(), attributes });
-        this.instruments().serverInFlight.add(1, { 'rpc.method': message.pattern });
+        this.instruments().serverInFlight.add(1);
       },
       error: (message) => failed(running.get(message), message.error),
       asyncEnd: (message) => {
@@ -161,7 +161,7 @@ export class ErpsInstrumentation extends InstrumentationBase<ErpsInstrumentation
         running.delete(message);
         if (message.cancelled === true) run.span.setAttribute('erps.cancelled', true);
         const instruments = this.instruments();
-        instruments.serverInFlight.add(-1, { 'rpc.method': message.pattern });
+        instruments.serverInFlight.add(-1);
         instruments.serverDuration.record(finish(run), run.attributes);
       },
     };

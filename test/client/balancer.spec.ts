@@ -2,7 +2,7 @@ import { ErpsConfigError } from 'nestjs-erps';
 import { leastInFlight, pickFirst, roundRobin } from '../../src/client/balancer/balancer';
 import { resolveClientConfig } from '../../src/config/client-config';
 
-const links = (...inFlight: number[]): Array<{ name: string; inFlight: number }> => inFlight.map((n, i) => ({ name: `l${i}`, inFlight: n }));
+const links = (...inFlight: number[]): Array<{ name: string; inFlight: number; latencyMs: number }> => inFlight.map((n, i) => ({ name: `l${i}`, inFlight: n, latencyMs: 1 }));
 
 describe('balancers', () => {
   it('pick-first takes the first; round-robin takes each in turn, also when the list shrinks', () => {
@@ -14,11 +14,19 @@ describe('balancers', () => {
   });
 
   it('least-in-flight compares two distinct random links and takes the less loaded', () => {
-    const draws = [0.0, 0.0]; // a = 0, b = 0 → shifted to 1: two distinct links
+    const draws = [0.0, 0.0]; // a = l0, then l0 again → the last one instead: two distinct links
     const p2c = leastInFlight(() => draws.shift()!);
-    expect(p2c.pick(links(5, 1, 0)).name).toBe('l1');
+    expect(p2c.pick(links(5, 1, 0)).name).toBe('l2');
     const always = leastInFlight(() => 0.99);
-    expect(always.pick(links(0, 3, 7)).name).toBe('l1'); // a = 2, b = 1
+    expect(always.pick(links(0, 3, 7)).name).toBe('l1'); // a = l2, b = l1
+  });
+
+  it('least-in-flight weighs calls in flight by reply latency: a link three times slower needs a third of the queue', () => {
+    const slow = { name: 'slow', inFlight: 2, latencyMs: 3 };
+    const fast = { name: 'fast', inFlight: 4, latencyMs: 1 };
+    const p2c = leastInFlight();
+    expect(p2c.pick([slow, fast]).name).toBe('fast'); // (2+1)·3 = 9 > (4+1)·1 = 5
+    expect(p2c.pick([{ ...slow, inFlight: 0 }, fast]).name).toBe('slow'); // (0+1)·3 = 3 < 5
   });
 
   it('least-in-flight never sends to a loaded link when a less loaded one is drawn with it', () => {

@@ -76,3 +76,28 @@ describe('ClientLink (in memory)', () => {
     expect(events).toEqual(['goaway', 'closed', 'failed']);
   });
 });
+
+describe('ClientLink latency (for the least-in-flight balancer)', () => {
+  it('measures reply latency only while timed, from the armed deadline; a slower reply raises it at once', async () => {
+    const { link: l, server } = link();
+    const answer = (): void => server.write(encodeFrame(FrameType.REPLY, 0, server.frames[server.frames.length - 1]!.id, codec.encode(1)));
+    l.call(new OutgoingCall(wirePattern('sum'), null, [1], observer(), 1000, false));
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    answer();
+    await tick();
+    expect(l.latencyMs).toBe(1); // not timed: nothing measured
+    l.timed = true;
+    l.call(new OutgoingCall(wirePattern('sum'), null, [1], observer(), 1000, false));
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    answer();
+    await tick();
+    expect(l.latencyMs).toBeGreaterThanOrEqual(25);
+    const peak = l.latencyMs;
+    l.call(new OutgoingCall(wirePattern('sum'), null, [1], observer(), 1000, false));
+    await tick();
+    answer();
+    await tick();
+    expect(l.latencyMs).toBeLessThan(peak); // a fast reply pulls it down, gradually
+    expect(l.latencyMs).toBeGreaterThan(peak / 2);
+  });
+});

@@ -1,8 +1,10 @@
 import type { ErpsBalancing } from '../erps-client-options.js';
 
-/** What a balancer needs of a link: how many calls wait on it. */
+/** What a balancer needs of a link: how many calls wait on it, and how long its replies take. */
 export interface Pickable {
   readonly inFlight: number;
+  /** A moving average of its reply latency (ms). */
+  readonly latencyMs: number;
 }
 
 /** Chooses the link for a new message among the ready ones (always at least two; one needs no choice). */
@@ -27,17 +29,19 @@ export function roundRobin(): Balancer {
 }
 
 /**
- * Power of two choices: two links at random, the one with fewer calls in flight. O(1), and a slow endpoint (whose
- * calls pile up) is chosen less, without every client herding onto the same least-loaded link.
+ * Power of two choices: two links at random, the one whose calls in flight (plus the new one) would take less time
+ * at its recent reply latency, Finagle's and Linkerd's "peak EWMA". O(1); a slow endpoint is chosen less both because
+ * its calls pile up and because each takes longer, and clients do not herd onto one least-loaded link.
  */
 export function leastInFlight(random: () => number = Math.random): Balancer {
   return {
     pick(ready) {
       const n = ready.length;
-      const a = Math.floor(random() * n);
-      let b = Math.floor(random() * (n - 1));
-      if (b >= a) b += 1;
-      return ready[b]!.inFlight < ready[a]!.inFlight ? ready[b]! : ready[a]!;
+      const a = ready[Math.floor(random() * n)]!;
+      let j = Math.floor(random() * (n - 1));
+      if (ready[j] === a) j = n - 1;
+      const b = ready[j]!;
+      return (b.inFlight + 1) * b.latencyMs < (a.inFlight + 1) * a.latencyMs ? b : a;
     },
   };
 }
