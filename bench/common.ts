@@ -50,6 +50,8 @@ export interface ServerArgs {
   workDir: string;
   /** erps only: extra delay (ms) before each echo reply; the slowed daemon of `--mode fleet`. Default 0. */
   delayMs?: number;
+  /** With delayMs: at most this many calls delayed at a time, the rest wait their turn (0: no limit). */
+  delayConcurrency?: number;
 }
 
 /** What a client process is told on its command line (JSON in argv[2]). */

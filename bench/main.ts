@@ -3,9 +3,9 @@
  *
  *   node build/bench/main.js [--mode compare|idle|soak|fleet] [--systems erps,erps-otel,nest-tcp,nest-grpc,raw]
  *     [--workloads echo1,echo100,mib4,cast] [--duration 3] [--runs 3] [--cpu-prof]
- *     [--clients 1000] [--calls 1000000] [--slow-ms 2]
+ *     [--clients 1000] [--calls 1000000] [--slow-ms 2] [--slow-concurrency 4]
  *
- * `--mode fleet` (issue 13): three erps daemons, one slowed by --slow-ms per call, one client over all three with
+ * `--mode fleet` (issue 13): three erps daemons, one slowed by --slow-ms per call (--slow-concurrency at a time), one client over all three with
  * 100 calls in flight, under balancing 'round-robin' and then 'least-in-flight': calls/s, p50/p99 and each
  * daemon's share of the calls.
  *
@@ -55,13 +55,15 @@ interface Options {
   clients: number;
   calls: number;
   slowMs: number;
+  /** The slowed daemon serves this many calls at a time (0: no limit): a daemon with a fraction of the others' capacity. */
+  slowConcurrency: number;
 }
 
 function usage(message: string): never {
   console.error(`bench: ${message}`);
   console.error(
     'usage: npm run bench -- [--mode compare|idle|soak|fleet] [--systems erps,erps-otel,nest-tcp,nest-grpc,raw] [--workloads echo1,echo100,mib4,cast] ' +
-      '[--duration seconds] [--runs N] [--cpu-prof] [--clients N (idle)] [--calls N (soak)] [--slow-ms N (fleet)]',
+      '[--duration seconds] [--runs N] [--cpu-prof] [--clients N (idle)] [--calls N (soak)] [--slow-ms N (fleet)] [--slow-concurrency N (fleet)]',
   );
   process.exit(2);
 }
@@ -77,7 +79,7 @@ function parseList<T extends string>(value: string, allowed: readonly T[], what:
 }
 
 function parseOptions(argv: string[]): Options {
-  const options: Options = { mode: 'compare', systems: [...SYSTEMS], workloads: [...WORKLOADS], durationS: 3, runs: 3, cpuProf: false, clients: 1000, calls: 1_000_000, slowMs: 2 };
+  const options: Options = { mode: 'compare', systems: [...SYSTEMS], workloads: [...WORKLOADS], durationS: 3, runs: 3, cpuProf: false, clients: 1000, calls: 1_000_000, slowMs: 2, slowConcurrency: 4 };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     const [flag, inline] = arg.includes('=') ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)] : [arg, undefined];
@@ -119,6 +121,12 @@ function parseOptions(argv: string[]): Options {
       case '--calls':
         options.calls = Math.ceil(positive('--calls'));
         break;
+      case '--slow-concurrency': {
+        const n = Number(value());
+        if (!Number.isInteger(n) || n < 0) usage('--slow-concurrency must be an integer ≥ 0');
+        options.slowConcurrency = n;
+        break;
+      }
       case '--slow-ms': {
         const n = Number(value());
         if (!Number.isFinite(n) || n < 0) usage('--slow-ms must be a number ≥ 0');
@@ -655,7 +663,8 @@ async function fleet(options: Options, env: Env): Promise<void> {
   try {
     for (const [i, name] of names.entries()) {
       const delayMs = i === FLEET_DAEMONS - 1 ? options.slowMs : 0;
-      const { server, port } = await startServer(env, 'erps', [], { delayMs }, `erps daemon ${label(name)}`);
+      const delayConcurrency = i === FLEET_DAEMONS - 1 ? options.slowConcurrency : 0;
+      const { server, port } = await startServer(env, 'erps', [], { delayMs, delayConcurrency }, `erps daemon ${label(name)}`);
       daemons.push({ name, server, port });
     }
     const endpoints = daemons.map((d) => ({ host: '127.0.0.1', port: d.port }));
@@ -716,7 +725,7 @@ async function fleet(options: Options, env: Env): Promise<void> {
     });
   }
   const lines = [
-    `Fleet: ${FLEET_DAEMONS} erps daemons (each its own process, mutual TLS on 127.0.0.1), the last one slowed by ${options.slowMs} ms per call; ` +
+    `Fleet: ${FLEET_DAEMONS} erps daemons (each its own process, mutual TLS on 127.0.0.1), the last one slowed by ${options.slowMs} ms per call, ${options.slowConcurrency || 'any number of'} calls at a time; ` +
       `one ErpsClient (own process) over all of them, ${FLEET_INFLIGHT} calls in flight; medians of ${options.runs} run(s) of ${options.durationS} s each ` +
       `(after ${fmt(warmupMs / 1000, 1)} s warm-up). Shares count every echo call of a run, warm-up included.`,
   ];
@@ -751,6 +760,7 @@ async function fleet(options: Options, env: Env): Promise<void> {
       daemons: FLEET_DAEMONS,
       inflight: FLEET_INFLIGHT,
       slowMs: options.slowMs,
+      slowConcurrency: options.slowConcurrency,
       slowDaemon: slowName,
       fleetClient,
       balancing: Object.fromEntries(

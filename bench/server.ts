@@ -15,14 +15,39 @@ import { describe, PROTO_LOADER_OPTIONS, ServerArgs, ServerMessage, ServerReques
 import { startRawServer } from './raw.js';
 import { enableOtel } from './otel-setup.js';
 
-const counters = { casts: 0, echoCalls: 0, delayMs: 0 };
+const counters = { casts: 0, echoCalls: 0, delayMs: 0, delayConcurrency: 0 };
+
+/** The slowed daemon: +delayMs per call, at most `delayConcurrency` calls at a time (0: unlimited). */
+let delaying = 0;
+const waiting: Array<() => void> = [];
+function delayed(data: unknown): Promise<unknown> {
+  const limit = counters.delayConcurrency;
+  const run = (): Promise<unknown> =>
+    new Promise((resolve) =>
+      setTimeout(() => {
+        delaying--;
+        waiting.shift()?.();
+        resolve(data);
+      }, counters.delayMs),
+    );
+  if (limit === 0 || delaying < limit) {
+    delaying++;
+    return run();
+  }
+  return new Promise((resolve) =>
+    waiting.push(() => {
+      delaying++;
+      resolve(run());
+    }),
+  );
+}
 
 @Controller()
 class EchoController {
   @MessagePattern('echo')
   echo(@Payload() data: unknown): unknown {
     counters.echoCalls++;
-    if (counters.delayMs > 0) return new Promise((resolve) => setTimeout(() => resolve(data), counters.delayMs));
+    if (counters.delayMs > 0) return delayed(data);
     return data;
   }
 
@@ -107,6 +132,7 @@ async function main(): Promise<void> {
     case 'erps-otel': {
       if (args.system === 'erps-otel') enableOtel();
       counters.delayMs = args.delayMs ?? 0;
+      counters.delayConcurrency = args.delayConcurrency ?? 0;
       erps = new ErpsServer({ host: '127.0.0.1', port: 0, tls: args.tls, identifier: 'bench', versions: '^1.0.0' });
       app = await NestFactory.createMicroservice(EchoModule, { strategy: erps, logger: false });
       await app.listen();
