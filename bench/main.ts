@@ -79,7 +79,18 @@ function parseList<T extends string>(value: string, allowed: readonly T[], what:
 }
 
 function parseOptions(argv: string[]): Options {
-  const options: Options = { mode: 'compare', systems: [...SYSTEMS], workloads: [...WORKLOADS], durationS: 3, runs: 3, cpuProf: false, clients: 1000, calls: 1_000_000, slowMs: 2, slowConcurrency: 4 };
+  const options: Options = {
+    mode: 'compare',
+    systems: [...SYSTEMS],
+    workloads: [...WORKLOADS],
+    durationS: 3,
+    runs: 3,
+    cpuProf: false,
+    clients: 1000,
+    calls: 1_000_000,
+    slowMs: 2,
+    slowConcurrency: 4,
+  };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     const [flag, inline] = arg.includes('=') ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)] : [arg, undefined];

@@ -1,7 +1,7 @@
 import { ErpsClient, ErpsConnectionLostError } from 'nestjs-erps';
 import { TestDnsServer } from '../support/dns-server';
 import { fleetCertificates, FLEET_DNS_NAME } from '../support/fleet/certs';
-import { Fleet, JournalEntry, startFleet, stopAllDaemons } from '../support/fleet/fleet';
+import { Fleet, journaledBy, startFleet, stopAllDaemons } from '../support/fleet/fleet';
 import { startLoad } from '../support/fleet/load';
 import { waitFor } from '../support/wait';
 import { endpointKeys, fleetClient } from './fleet-contract';
@@ -53,10 +53,7 @@ describe('a DNS-discovered fleet through a death, an addition and a drain', () =
     for (const o of failed) expect(o.error).toBeInstanceOf(ErpsConnectionLostError);
     // Only the death may cost calls: everything started after it settled succeeded, the drain included.
     expect(failed.filter((o) => o.startedAt > diedAt + 1000)).toEqual([]);
-    const ranOn = new Map<string, string[]>();
-    for (const daemon of fleet.daemons) {
-      for (const entry of daemon.journal().filter((e: JournalEntry) => e.pattern === 'slow')) ranOn.set(entry.token, [...(ranOn.get(entry.token) ?? []), daemon.id]);
-    }
+    const ranOn = journaledBy(fleet.daemons, 'slow');
     for (const [token, ids] of ranOn) expect({ token, ids }).toEqual({ token, ids: [ids[0]] }); // nothing ran twice
     for (const o of failed) expect(['two', undefined]).toContain(ranOn.get(o.token)?.[0]);
     for (const o of outcomes.filter((x) => x.ok)) expect(ranOn.get(o.token)).toEqual([o.answeredBy]);

@@ -2,22 +2,11 @@ import { firstValueFrom } from 'rxjs';
 import { ErpsClient, ErpsConnectionLostError, ErpsError } from 'nestjs-erps';
 import { freePort } from '../faults/fixtures/processes';
 import { fleetCertificates } from '../support/fleet/certs';
-import { Fleet, FleetDaemon, JournalEntry, startFleet, stopAllDaemons } from '../support/fleet/fleet';
+import { Fleet, journaledBy, startFleet, stopAllDaemons } from '../support/fleet/fleet';
 import { CallOutcome, startLoad } from '../support/fleet/load';
 import { pollUntil } from '../support/fleet/poll';
 import { waitFor } from '../support/wait';
 import { describeFleet, endpointKeys, endpointOf, fleetClient, fleetView, keyOf, tagged } from './fleet-contract';
-
-/** Which daemons journaled each token (a call that reached a handler). */
-function journaledBy(daemons: FleetDaemon[], pattern: string): Map<string, string[]> {
-  const by = new Map<string, string[]>();
-  for (const daemon of daemons) {
-    for (const entry of daemon.journal().filter((e: JournalEntry) => e.pattern === pattern)) {
-      by.set(entry.token, [...(by.get(entry.token) ?? []), daemon.id]);
-    }
-  }
-  return by;
-}
 
 describeFleet('fleet failover (issue 13: kill, GOAWAY drain, re-routing, idempotent retries)', () => {
   let fleet: Fleet | undefined;

@@ -355,3 +355,14 @@ export async function stopAllDaemons(): Promise<void> {
     ),
   );
 }
+
+/** Which daemons journaled each token (a call that reached a handler). */
+export function journaledBy(daemons: FleetDaemon[], pattern: string): Map<string, string[]> {
+  const by = new Map<string, string[]>();
+  for (const daemon of daemons) {
+    for (const entry of daemon.journal().filter((e: JournalEntry) => e.pattern === pattern)) {
+      by.set(entry.token, [...(by.get(entry.token) ?? []), daemon.id]);
+    }
+  }
+  return by;
+}
