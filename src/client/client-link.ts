@@ -13,7 +13,8 @@ export type { CallObserver } from './outgoing-call.js';
 
 /** The endpoint a link belongs to, as the link sees it: the failure streak outlier detection reads. */
 export interface LinkOwner {
-  readonly address: { host: string; port: number };
+  /** Undefined for a link that belongs to no endpoint (tests, the CLI's single connection). */
+  readonly address?: { host: string; port: number };
   /** Calls in a row that failed with a transport error or a timeout; any reply resets it. */
   consecutiveFailures: number;
 }
@@ -59,7 +60,7 @@ export class ClientLink implements CallCarrier {
     /** The server's maxFrameBytes, from its WELCOME. */
     private readonly peerMaxFrameBytes: number,
     private readonly events: LinkEvents,
-    readonly owner: LinkOwner = { address: { host: '', port: 0 }, consecutiveFailures: 0 },
+    readonly owner: LinkOwner = { consecutiveFailures: 0 },
   ) {
     connection.setHandlers({ onFrame: (frame) => this.onFrame(frame), onClose: (reason) => this.onClose(reason) });
   }
@@ -71,6 +72,11 @@ export class ClientLink implements CallCarrier {
 
   get inFlight(): number {
     return this.pending.size;
+  }
+
+  get endpoint(): { host: string; port: number } | undefined {
+    const address = this.owner.address;
+    return address === undefined ? undefined : { host: address.host, port: address.port };
   }
 
   /**

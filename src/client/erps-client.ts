@@ -12,7 +12,6 @@ import { Channel, ErpsClientEvents, ErpsClientStats, ErpsClientStatus } from './
 import type { ClientLink } from './client-link.js';
 import type { Connector } from './connector.js';
 import type { ErpsEndpointInfo } from './endpoint.js';
-import { Endpoint } from './endpoint.js';
 import { OutgoingCall } from './outgoing-call.js';
 import { TracedObserver } from './traced-call.js';
 import { clientCallChannel, clientCastChannel, ErpsClientCallMessage } from '../observability/channels.js';
@@ -73,7 +72,8 @@ const PATTERN_CACHE_LIMIT = 1024;
 
 /** The end of a traced cast: written to `link`, or failed with `err`. */
 function castDone(traced: ErpsClientCallMessage, link: ClientLink | undefined, err?: unknown): void {
-  if (link !== undefined) traced.endpoint = { host: link.owner.address.host, port: link.owner.address.port };
+  const endpoint = link?.endpoint;
+  if (endpoint !== undefined) traced.endpoint = endpoint;
   if (err !== undefined) {
     traced.error = err;
     clientCastChannel.error.publish(traced);
@@ -276,7 +276,7 @@ export class ErpsClient extends ClientProxy {
             const rttMs = performance.now() - sentAt;
             const status = healthReplyStatus(answer);
             if (status === undefined) return reject(this.healthRefused(call, answer));
-            const endpoint = endpointOf(call);
+            const endpoint = call.endpoint;
             resolve(endpoint === undefined ? { status, rttMs } : { status, rttMs, endpoint });
           },
         },
@@ -305,7 +305,7 @@ export class ErpsClient extends ClientProxy {
 
   /** A server that answered the health check with something else than a health reply. */
   private healthRefused(call: OutgoingCall, answer: unknown): ErpsHealthUnsupportedError {
-    const endpoint = endpointOf(call);
+    const endpoint = call.endpoint;
     const server = endpoint === undefined ? 'the server' : `${endpoint.host}:${endpoint.port}`;
     const code = (answer as { code?: unknown } | null)?.code;
     const message =
@@ -452,12 +452,6 @@ export class ErpsClient extends ClientProxy {
 }
 
 /** The endpoint of the link that carried `call` last (its answer came from there). */
-function endpointOf(call: OutgoingCall): { host: string; port: number } | undefined {
-  // The carrier is always a ClientLink, whose owner is its Endpoint.
-  const owner = (call.carrier as ClientLink | undefined)?.owner;
-  return owner instanceof Endpoint ? { host: owner.address.host, port: owner.address.port } : undefined;
-}
-
 function describeAnswer(answer: unknown): string {
   try {
     return JSON.stringify(answer)?.slice(0, 200) ?? String(answer);

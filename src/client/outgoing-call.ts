@@ -7,9 +7,11 @@ export interface CallObserver {
   complete(): void;
 }
 
-/** The link a call is pending on, as the call sees it: enough to cancel it there. */
+/** The link a call is pending on, as the call sees it: enough to cancel it there, and where it leads. */
 export interface CallCarrier {
   cancel(call: OutgoingCall): void;
+  /** The endpoint the link connects to (undefined for a link that belongs to no endpoint). */
+  readonly endpoint: { host: string; port: number } | undefined;
 }
 
 /**
@@ -42,6 +44,11 @@ export class OutgoingCall implements Expiring {
     public timeoutMs: number,
     readonly idempotent: boolean,
   ) {}
+
+  /** The endpoint it was last sent to. */
+  get endpoint(): { host: string; port: number } | undefined {
+    return this.carrier?.endpoint;
+  }
 
   unsubscribe(): void {
     this.carrier?.cancel(this);

@@ -1,6 +1,5 @@
 import type { ErpsClientCallMessage } from '../observability/channels.js';
 import { clientCallChannel } from '../observability/channels.js';
-import type { ClientLink } from './client-link.js';
 import type { CallObserver, OutgoingCall } from './outgoing-call.js';
 
 /**
@@ -54,7 +53,7 @@ export class TracedObserver implements CallObserver {
   }
 
   private noteEndpoint(): void {
-    const link = this.call?.carrier as ClientLink | undefined;
-    if (link !== undefined) this.message.endpoint = { host: link.owner.address.host, port: link.owner.address.port };
+    const endpoint = this.call?.endpoint;
+    if (endpoint !== undefined) this.message.endpoint = endpoint;
   }
 }
