@@ -1,5 +1,5 @@
 import { Logger } from '@nestjs/common';
-import { connectable, filter, Observable, ReplaySubject, Subject, Subscriber } from 'rxjs';
+import { connectable, filter, Observable, ReplaySubject, Subject, Subscriber, TeardownLogic } from 'rxjs';
 import { ClientProxy, ReadPacket, WritePacket } from '@nestjs/microservices';
 import { ClientConfig, resolveClientConfig } from '../config/client-config.js';
 import { TlsReloader } from '../config/transport.js';
@@ -79,6 +79,21 @@ function castDone(traced: ErpsClientCallMessage, link: ClientLink | undefined, e
     clientCastChannel.error.publish(traced);
   }
   clientCastChannel.asyncEnd.publish(traced);
+}
+
+/**
+ * The Observable `send()` returns: cold, each subscription sends one CALL. The prepared message rides on the
+ * Observable itself and the subscribe function is shared, so a call costs no closure.
+ */
+class CallObservable<T> extends Observable<T> {
+  constructor(
+    readonly client: ErpsClient,
+    readonly message: PreparedMessage | Error,
+    /** rxjs calls it with the Observable as `this`. */
+    subscribe: (this: CallObservable<T>, subscriber: Subscriber<T>) => TeardownLogic,
+  ) {
+    super(subscribe as (this: Observable<T>, subscriber: Subscriber<T>) => TeardownLogic);
+  }
 }
 
 /**
@@ -203,22 +218,30 @@ export class ErpsClient extends ClientProxy {
    * A call. Cold: each subscription sends one CALL; unsubscribing before the end sends CANCEL.
    * `data` may be an ErpsRecord (headers + per-call options).
    */
-  override send<TResult = unknown, TInput = unknown>(pattern: unknown, data: TInput, options: ErpsCallOptions = {}): Observable<TResult> {
-    const message = this.prepare(pattern, data, options);
-    return new Observable<TResult>((subscriber) => {
-      if (this.mapsReplies) subscriber = this.mapReplies(subscriber);
-      if (message instanceof Error) return subscriber.error(message);
-      if (clientCallChannel.hasSubscribers) return this.tracedCall(message, subscriber);
-      const call = new OutgoingCall(message.wire, message.meta, message.data, subscriber, message.timeoutMs, message.idempotent);
-      const current = this.channel.pick();
-      // The common case, with no closures: connected, so the call goes out now; the call is its own teardown (CANCEL).
-      if (current !== undefined) {
-        current.call(call);
-        return call;
-      }
-      this.routeCall(call, message, subscriber);
+  override send<TResult = unknown, TInput = unknown>(pattern: unknown, data: TInput, options?: ErpsCallOptions): Observable<TResult> {
+    // eslint-disable-next-line @typescript-eslint/unbound-method -- rxjs calls it as a method of the CallObservable
+    return new CallObservable<TResult>(this, this.prepare(pattern, data, options), ErpsClient.subscribeCall);
+  }
+
+  /** The subscribe function of every CallObservable (one function, no closure per call). */
+  private static readonly subscribeCall = function (this: CallObservable<unknown>, subscriber: Subscriber<unknown>): TeardownLogic {
+    return this.client.subscribeCall(this.message, subscriber);
+  };
+
+  /** One subscription to a call's Observable: sends the CALL. Returns the teardown (CANCEL). */
+  private subscribeCall(message: PreparedMessage | Error, subscriber: Subscriber<unknown>): TeardownLogic {
+    if (this.mapsReplies) subscriber = this.mapReplies(subscriber);
+    if (message instanceof Error) return subscriber.error(message);
+    if (clientCallChannel.hasSubscribers) return this.tracedCall(message, subscriber);
+    const call = new OutgoingCall(message.wire, message.meta, message.data, subscriber, message.timeoutMs, message.idempotent);
+    const current = this.channel.pick();
+    // The common case, with no closures: connected, so the call goes out now; the call is its own teardown (CANCEL).
+    if (current !== undefined) {
+      current.call(call);
       return call;
-    });
+    }
+    this.routeCall(call, message, subscriber);
+    return call;
   }
 
   private routeCall(call: OutgoingCall, message: PreparedMessage, subscriber: Subscriber<unknown>): void {
@@ -319,7 +342,7 @@ export class ErpsClient extends ClientProxy {
    * A cast. Hot (sent even without a subscriber); emits `undefined` once written, then completes.
    * `data` may be an ErpsRecord.
    */
-  override emit<TResult = unknown, TInput = unknown>(pattern: unknown, data: TInput, options: ErpsCallOptions = {}): Observable<TResult> {
+  override emit<TResult = unknown, TInput = unknown>(pattern: unknown, data: TInput, options?: ErpsCallOptions): Observable<TResult> {
     const message = this.prepare(pattern, data, options);
     const source = new Observable<TResult>((subscriber) => {
       if (message instanceof Error) return subscriber.error(message);
@@ -370,7 +393,7 @@ export class ErpsClient extends ClientProxy {
    * Everything a message needs before it can go out, computed at send()/emit() time (so the caller's
    * AsyncLocalStorage context is the one captured). Returns the error instead of throwing.
    */
-  private prepare(pattern: unknown, data: unknown, options: ErpsCallOptions): PreparedMessage | Error {
+  private prepare(pattern: unknown, data: unknown, options: ErpsCallOptions | undefined): PreparedMessage | Error {
     try {
       let headers = this.options.headers;
       let callOptions = options;
@@ -391,7 +414,7 @@ export class ErpsClient extends ClientProxy {
       const hasContext = store !== undefined;
       const context = hasContext && forward!.encode ? forward!.encode(store) : store;
       const meta = buildMeta(headers, hasContext, context);
-      const timeoutMs = callOptions.timeoutMs ?? this.config.timeoutMs;
+      const timeoutMs = callOptions?.timeoutMs ?? this.config.timeoutMs;
       return {
         wire: this.encodePattern(pattern),
         meta,
@@ -400,8 +423,8 @@ export class ErpsClient extends ClientProxy {
         context,
         data,
         timeoutMs,
-        waitForReady: callOptions.waitForReady ?? this.config.waitForReady,
-        idempotent: callOptions.idempotent === true,
+        waitForReady: callOptions?.waitForReady ?? this.config.waitForReady,
+        idempotent: callOptions?.idempotent === true,
       };
     } catch (err) {
       return err instanceof Error ? err : new Error(String(err));
