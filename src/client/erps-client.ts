@@ -1,5 +1,5 @@
 import { Logger } from '@nestjs/common';
-import { connectable, filter, Observable, ReplaySubject, Subject, Subscriber, TeardownLogic } from 'rxjs';
+import { connectable, filter, Observable, ReplaySubject, Subject, Subscriber, TeardownLogic, throwError } from 'rxjs';
 import { ClientProxy, ReadPacket, WritePacket } from '@nestjs/microservices';
 import { ClientConfig, resolveClientConfig } from '../config/client-config.js';
 import { TlsReloader } from '../config/transport.js';
@@ -69,6 +69,15 @@ interface PreparedMessage {
 }
 
 const PATTERN_CACHE_LIMIT = 1024;
+
+/**
+ * What emit() returns for a cast written at once: `undefined`, then complete, to every subscriber, whenever it
+ * subscribes (what the hot, replaying Observable of a cast under way ends up doing). Stateless, so shared.
+ */
+const CAST_WRITTEN = new Observable<unknown>((subscriber) => {
+  subscriber.next(undefined);
+  subscriber.complete();
+});
 
 /** The end of a traced cast: written to `link`, or failed with `err`. */
 function castDone(traced: ErpsClientCallMessage, link: ClientLink | undefined, err?: unknown): void {
@@ -344,8 +353,25 @@ export class ErpsClient extends ClientProxy {
    */
   override emit<TResult = unknown, TInput = unknown>(pattern: unknown, data: TInput, options?: ErpsCallOptions): Observable<TResult> {
     const message = this.prepare(pattern, data, options);
+    if (message instanceof Error) return throwError(() => message);
+    // The common case: connected and untraced, so the cast is written now and its outcome is already known.
+    if (!clientCastChannel.hasSubscribers) {
+      const link = this.channel.pick();
+      if (link !== undefined) {
+        try {
+          link.cast(message.wire, message.meta, message.data);
+        } catch (err) {
+          return throwError(() => err);
+        }
+        return CAST_WRITTEN as Observable<TResult>;
+      }
+    }
+    return this.routeCast(message);
+  }
+
+  /** A cast that waits for a connection, or is traced: hot, its outcome replayed to whoever subscribes later. */
+  private routeCast<TResult>(message: PreparedMessage): Observable<TResult> {
     const source = new Observable<TResult>((subscriber) => {
-      if (message instanceof Error) return subscriber.error(message);
       const traced: ErpsClientCallMessage | undefined = clientCastChannel.hasSubscribers
         ? { kind: 'cast', pattern: message.wire.text, headers: { ...message.headers }, data: message.data }
         : undefined;
