@@ -16,6 +16,9 @@ export interface PayloadCodec {
   decode(bytes: Buffer, start?: number, end?: number): unknown;
 }
 
+/** Payloads up to this many bytes are decoded from a copy (msgpackr's small-message paths stop at 140 bytes). */
+const SMALL_PAYLOAD_BYTES = 128;
+
 /**
  * msgpack through msgpackr: objects as plain msgpack maps (decoded as objects), Maps as their own extension
  * (msgpack-maps.ts); `moreTypes` carries Sets, Errors, typed arrays; Buffers, Dates and BigInts survive
@@ -26,6 +29,12 @@ export interface PayloadCodec {
 function createMsgpackCodec(): PayloadCodec {
   // structuredClone off: the id/pointer extensions would let a few bytes build cycles and shared-reference bombs.
   const packr = new Packr({ useRecords: false, mapsAsObjects: true, moreTypes: true, structuredClone: false });
+  // Small payloads are decoded from a copy in a buffer of the codec's own, which msgpackr has already met: no view
+  // and no DataView of msgpackr's to create per payload. Nothing decoded may point into that buffer (it is reused),
+  // so this instance copies binary values out (copyBuffers); they are at most SMALL_PAYLOAD_BYTES.
+  const smallPackr = new Packr({ useRecords: false, mapsAsObjects: true, moreTypes: true, structuredClone: false, copyBuffers: true });
+  const scratch = Buffer.allocUnsafeSlow(SMALL_PAYLOAD_BYTES);
+  let scratchInUse = false;
   return {
     name: 'msgpack',
     id: 0,
@@ -39,9 +48,19 @@ function createMsgpackCodec(): PayloadCodec {
     decode(bytes, start = 0, end = bytes.length): unknown {
       if (end <= start) return undefined;
       try {
-        // A view of just the payload, not unpack(bytes, { start, end }): msgpackr picks its fast paths for small
-        // messages (JS strings, its key cache) by the end offset, which inside a large read chunk is never small.
-        return packr.unpack(start === 0 && end === bytes.length ? bytes : bytes.subarray(start, end));
+        if (start === 0 && end === bytes.length) return packr.unpack(bytes);
+        const length = end - start;
+        // Not unpack(bytes, { start, end }): msgpackr picks its fast paths for small messages (JS strings, its key
+        // cache) by the end offset, which inside a large read chunk is never small. A copy at the start of the scratch
+        // buffer (short: a loop is cheaper than any call), else a view of just the payload.
+        if (length > SMALL_PAYLOAD_BYTES || scratchInUse) return packr.unpack(bytes.subarray(start, end));
+        for (let i = 0; i < length; i++) scratch[i] = bytes[start + i]!;
+        scratchInUse = true;
+        try {
+          return smallPackr.unpack(scratch, length);
+        } finally {
+          scratchInUse = false;
+        }
       } catch (err) {
         throw new ErpsCodecError(`cannot decode msgpack payload: ${describeError(err)}`, err);
       }

@@ -109,4 +109,26 @@ describe('codecs', () => {
     expect(Object.getPrototypeOf(decoded)).toBe(Object.prototype);
     expect(() => codec.decode(Buffer.from([0xc1, 0xff, 0x00]))).toThrow(ErpsCodecError);
   });
+
+  it('msgpack decodes a payload in place inside a larger buffer, small or large, and what it decodes never shares memory with a later payload', () => {
+    const codec = createCodec('msgpack');
+    const place = (bytes: Buffer): { chunk: Buffer; start: number; end: number } => {
+      const chunk = Buffer.concat([Buffer.alloc(37, 0xee), bytes, Buffer.alloc(11, 0xee)]);
+      return { chunk, start: 37, end: 37 + bytes.length };
+    };
+    const small = { id: 42, name: 'erps', tags: ['ab', 'cd'], ok: true, n: 3.14159, bin: Buffer.from([1, 2, 3]) };
+    const large = { ...small, text: 'x'.repeat(300), bin: Buffer.alloc(200, 7) };
+    for (const value of [small, large, 'short', 12, [1, [2, [3]]]]) {
+      const { chunk, start, end } = place(codec.encode(value));
+      expect(codec.decode(chunk, start, end)).toEqual(value);
+    }
+    const first = place(codec.encode({ bin: Buffer.from([1, 2, 3]), s: 'first' }));
+    const decoded = codec.decode(first.chunk, first.start, first.end) as { bin: Buffer; s: string };
+    const second = place(codec.encode({ bin: Buffer.from([9, 9, 9]), s: 'other' }));
+    expect(codec.decode(second.chunk, second.start, second.end)).toEqual({ bin: Buffer.from([9, 9, 9]), s: 'other' });
+    expect(decoded).toEqual({ bin: Buffer.from([1, 2, 3]), s: 'first' });
+    // Malformed payloads still fail, small or not.
+    const bad = place(Buffer.from([0x82, 0xa1, 0x61]));
+    expect(() => codec.decode(bad.chunk, bad.start, bad.end)).toThrow(ErpsCodecError);
+  });
 });
