@@ -97,7 +97,10 @@ function castDone(traced: ErpsClientCallMessage, link: ClientLink | undefined, e
 class CallObservable<T> extends Observable<T> {
   constructor(
     readonly client: ErpsClient,
-    readonly message: PreparedMessage | Error,
+    /** Undefined for a plain message (see ErpsClient.plainWire): `wire` and `data` are all there is to it. */
+    readonly message: PreparedMessage | Error | undefined,
+    readonly wire: WirePattern | undefined,
+    readonly data: unknown,
     /** rxjs calls it with the Observable as `this`. */
     subscribe: (this: CallObservable<T>, subscriber: Subscriber<T>) => TeardownLogic,
   ) {
@@ -228,28 +231,34 @@ export class ErpsClient extends ClientProxy {
    * `data` may be an ErpsRecord (headers + per-call options).
    */
   override send<TResult = unknown, TInput = unknown>(pattern: unknown, data: TInput, options?: ErpsCallOptions): Observable<TResult> {
+    const wire = this.plainWire(pattern, data, options);
+    const message = wire === undefined ? this.prepare(pattern, data, options) : undefined;
     // eslint-disable-next-line @typescript-eslint/unbound-method -- rxjs calls it as a method of the CallObservable
-    return new CallObservable<TResult>(this, this.prepare(pattern, data, options), ErpsClient.subscribeCall);
+    return new CallObservable<TResult>(this, message, wire, data, ErpsClient.subscribeCall);
   }
 
   /** The subscribe function of every CallObservable (one function, no closure per call). */
   private static readonly subscribeCall = function (this: CallObservable<unknown>, subscriber: Subscriber<unknown>): TeardownLogic {
-    return this.client.subscribeCall(this.message, subscriber);
+    return this.client.subscribeCall(this, subscriber);
   };
 
   /** One subscription to a call's Observable: sends the CALL. Returns the teardown (CANCEL). */
-  private subscribeCall(message: PreparedMessage | Error, subscriber: Subscriber<unknown>): TeardownLogic {
+  private subscribeCall(source: CallObservable<unknown>, subscriber: Subscriber<unknown>): TeardownLogic {
     if (this.mapsReplies) subscriber = this.mapReplies(subscriber);
+    const message = source.message;
     if (message instanceof Error) return subscriber.error(message);
-    if (clientCallChannel.hasSubscribers) return this.tracedCall(message, subscriber);
-    const call = new OutgoingCall(message.wire, message.meta, message.data, subscriber, message.timeoutMs, message.idempotent);
+    if (clientCallChannel.hasSubscribers) return this.tracedCall(message ?? this.plainMessage(source.wire!, source.data), subscriber);
+    const call =
+      message === undefined
+        ? new OutgoingCall(source.wire!, null, source.data, subscriber, this.config.timeoutMs, false)
+        : new OutgoingCall(message.wire, message.meta, message.data, subscriber, message.timeoutMs, message.idempotent);
     const current = this.channel.pick();
     // The common case, with no closures: connected, so the call goes out now; the call is its own teardown (CANCEL).
     if (current !== undefined) {
       current.call(call);
       return call;
     }
-    this.routeCall(call, message, subscriber);
+    this.routeCall(call, message ?? this.plainMessage(source.wire!, source.data), subscriber);
     return call;
   }
 
@@ -352,21 +361,24 @@ export class ErpsClient extends ClientProxy {
    * `data` may be an ErpsRecord.
    */
   override emit<TResult = unknown, TInput = unknown>(pattern: unknown, data: TInput, options?: ErpsCallOptions): Observable<TResult> {
-    const message = this.prepare(pattern, data, options);
+    const traced = clientCastChannel.hasSubscribers;
+    const wire = traced ? undefined : this.plainWire(pattern, data, options);
+    const message = wire === undefined ? this.prepare(pattern, data, options) : undefined;
     if (message instanceof Error) return throwError(() => message);
     // The common case: connected and untraced, so the cast is written now and its outcome is already known.
-    if (!clientCastChannel.hasSubscribers) {
+    if (!traced) {
       const link = this.channel.pick();
       if (link !== undefined) {
         try {
-          link.cast(message.wire, message.meta, message.data);
+          if (message === undefined) link.cast(wire!, null, data);
+          else link.cast(message.wire, message.meta, message.data);
         } catch (err) {
           return throwError(() => err);
         }
         return CAST_WRITTEN as Observable<TResult>;
       }
     }
-    return this.routeCast(message);
+    return this.routeCast(message ?? this.plainMessage(wire!, data));
   }
 
   /** A cast that waits for a connection, or is traced: hot, its outcome replayed to whoever subscribes later. */
@@ -416,6 +428,28 @@ export class ErpsClient extends ClientProxy {
   }
 
   /**
+   * The wire pattern of a plain message, else undefined (then prepare() does the work, errors included): a pattern
+   * already sent once, with no per-call options, no ErpsRecord, no client headers, no dispatch hook and no context to
+   * forward. Such a message is its pattern and data; the rest is the client's defaults (plainMessage).
+   */
+  private plainWire(pattern: unknown, data: unknown, options: ErpsCallOptions | undefined): WirePattern | undefined {
+    if (typeof pattern !== 'string' || options !== undefined || data instanceof ErpsRecord) return undefined;
+    if (this.options.headers !== undefined || this.options.forwardContext !== undefined || this.dispatchHook !== undefined) return undefined;
+    return this.patternCache.get(pattern);
+  }
+
+  /** What prepare() would have made of a plain message. */
+  private plainMessage(wire: WirePattern, data: unknown): PreparedMessage {
+    const config = this.config;
+    return { wire, meta: null, headers: undefined, hasContext: false, context: undefined, data, timeoutMs: config.timeoutMs, waitForReady: config.waitForReady, idempotent: false };
+  }
+
+  /** Nest's onDispatch hook, where the Nest version has one. */
+  private get dispatchHook(): ((packet: ReadPacket) => void) | undefined {
+    return (this as unknown as { onDispatchHook?: (packet: ReadPacket) => void }).onDispatchHook;
+  }
+
+  /**
    * Everything a message needs before it can go out, computed at send()/emit() time (so the caller's
    * AsyncLocalStorage context is the one captured). Returns the error instead of throwing.
    */
@@ -428,7 +462,7 @@ export class ErpsClient extends ClientProxy {
         callOptions = { ...data.options, ...options };
         data = data.data;
       }
-      const hook = (this as unknown as { onDispatchHook?: (packet: ReadPacket) => void }).onDispatchHook;
+      const hook = this.dispatchHook;
       if (hook !== undefined) {
         const packet: ReadPacket & { metadata?: Record<string, string> } = { pattern, data }; // Nest 11's ReadPacket has no metadata
         hook(packet);
