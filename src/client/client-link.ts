@@ -63,6 +63,7 @@ export class ClientLink implements CallCarrier {
     readonly owner: LinkOwner = { consecutiveFailures: 0 },
   ) {
     connection.setHandlers({ onFrame: (frame) => this.onFrame(frame), onClose: (reason) => this.onClose(reason) });
+    connection.earlyFlushFrames = CLIENT_EARLY_FLUSH_FRAMES;
   }
 
   /** Accepts new calls: open and not told to go away. */
@@ -271,6 +272,14 @@ export class ClientLink implements CallCarrier {
     for (const entry of this.pending.drain()) entry.observer.error(err);
   }
 }
+
+/**
+ * The client's bursts (the calls made in answer to one read of replies, a loop of casts) leave in one write up to this
+ * many frames (or the connection's byte threshold) instead of one write per 24 frames: fewer socket writes, and the
+ * server, whose replies keep the early flush, loses no pipelining over it (bench: casts ~0.85-0.9x client CPU, echo100
+ * calls/s level).
+ */
+const CLIENT_EARLY_FLUSH_FRAMES = 256;
 
 /** How far each faster reply pulls the latency average down. */
 const LATENCY_DECAY = 0.2;

@@ -92,6 +92,8 @@ export class ErpsConnection {
    * PINGs sent with ids of one's own measure round trips (the heartbeat's use id 0).
    */
   onPong: ((id: number) => void) | undefined = undefined;
+  /** A burst of this many queued frames is written at once (EARLY_FLUSH_FRAMES unless the owner sets another). */
+  earlyFlushFrames = EARLY_FLUSH_FRAMES;
 
   /**
    * Until handshakeDone(), frames above HANDSHAKE_MAX_FRAME_BYTES are refused at their header. Bytes of frames split
@@ -210,7 +212,7 @@ export class ErpsConnection {
       this.checkWriteBuffer();
       return;
     }
-    if (this.queue.frames >= EARLY_FLUSH_FRAMES || this.queue.bytes >= EARLY_FLUSH_BYTES) {
+    if (this.queue.frames >= this.earlyFlushFrames || this.queue.bytes >= EARLY_FLUSH_BYTES) {
       this.flush();
     } else if (!this.flushScheduled) {
       this.flushScheduled = true;
