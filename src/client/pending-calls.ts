@@ -1,5 +1,5 @@
 /** Slots a new table starts with (a power of two). */
-const INITIAL_CAPACITY = 64;
+const INITIAL_CAPACITY = 16;
 /** A table larger than this goes back to INITIAL_CAPACITY once empty (after a burst of calls). */
 const KEPT_CAPACITY = 1024;
 

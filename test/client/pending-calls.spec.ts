@@ -67,7 +67,7 @@ describe('PendingCalls: the table of calls awaiting replies', () => {
     const table = new PendingCalls<number>();
     const ids = Array.from({ length: 5000 }, (_, i) => table.add(i));
     for (const id of ids) table.delete(id);
-    expect((table as unknown as { entries: unknown[] }).entries.length).toBe(64);
+    expect((table as unknown as { entries: unknown[] }).entries.length).toBe(16);
     expect(table.add(1)).toBe(5001);
   });
 });
