@@ -43,6 +43,7 @@ import {
   FORBIDDEN,
   INTERNAL,
   outcomeOf,
+  PlanEntry,
   planOf,
   Seen,
   startDirectApp,
@@ -104,6 +105,10 @@ class RecordingGuard implements CanActivate {
     return field(context.switchToRpc().getData(), 'deny') !== true;
   }
 }
+
+/** The same guard, transient: each consumer gets its own instance. */
+@Injectable({ scope: Scope.TRANSIENT })
+class TransientGuard extends RecordingGuard {}
 
 /** Doubles numbers, refuses 'reject' with an RpcException, leaves anything else alone. */
 @Injectable()
@@ -177,6 +182,13 @@ class MethodLevelController {
   @MessagePattern('m.guard')
   guarded(@Payload() data: unknown): unknown {
     journal.push('handler:m.guard');
+    return { guarded: data };
+  }
+
+  @UseGuards(TransientGuard)
+  @MessagePattern('m.guard.transient')
+  guardedTransient(@Payload() data: unknown): unknown {
+    journal.push('handler:m.guard.transient');
     return { guarded: data };
   }
 
@@ -393,6 +405,13 @@ describe.each(['after-listen', 'before-listen'] as const)('direct dispatch keeps
       { ...expected, data: { n: 1 } },
     ]);
     expectThroughNest(running.server, 'm.guard', 'call', /guard/i);
+  });
+
+  it('a transient guard: still refuses', async () => {
+    await expect(call(running.client, 'm.guard.transient', { deny: true })).resolves.toEqual(failedWith(FORBIDDEN));
+    await expect(call(running.client, 'm.guard.transient', 1)).resolves.toEqual(answered({ guarded: 1 }));
+    expect(journal).toEqual(['guard', 'guard', 'handler:m.guard.transient']);
+    expectThroughNest(running.server, 'm.guard.transient', 'call', /guard|request|scope/i);
   });
 
   it('method guard on an event handler: a denied event never reaches it', async () => {
@@ -774,9 +793,17 @@ const hasProcessingHooks = typeof (ErpsServer.prototype as unknown as Processing
 
 (hasProcessingHooks ? describe : describe.skip)('direct dispatch keeps processing hooks installed after listen()', () => {
   let running: DirectApp;
+  let planBefore: PlanEntry[];
 
   beforeAll(async () => {
     running = await startDirectApp({ controllers: [MethodLevelController] }, { when: 'after-listen' });
+    planBefore = running.server.dispatchPlan();
+    const server = running.server as unknown as Required<ProcessingHookServer>;
+    server.setOnProcessingStartHook((transportId, _ctx, done) => {
+      journal.push(`start:${transportId === running.server.transportId}`);
+      return done();
+    });
+    server.setOnProcessingEndHook(() => journal.push('end'));
   });
 
   afterAll(async () => {
@@ -785,20 +812,25 @@ const hasProcessingHooks = typeof (ErpsServer.prototype as unknown as Processing
 
   beforeEach(resetJournal);
 
-  it('before any hook is installed the plain handlers are direct; once installed, the hooks run around every call and event', async () => {
-    expectDirect(running.server, 'plain', 'call');
-    const server = running.server as unknown as Required<ProcessingHookServer>;
-    server.setOnProcessingStartHook((transportId, _ctx, done) => {
-      journal.push(`start:${transportId === running.server.transportId}`);
-      return done();
-    });
-    server.setOnProcessingEndHook(() => journal.push('end'));
+  it('before any hook was installed, the plain handlers were direct', () => {
+    expect(
+      planBefore
+        .filter((entry) => entry.direct)
+        .map((entry) => entry.pattern)
+        .sort(),
+    ).toEqual(['plain', 'plain.event']);
+  });
+
+  it('the hooks run around every call and event of a plain handler', async () => {
     await expect(call(running.client, 'plain', 1)).resolves.toEqual(answered({ plain: 1 }));
     expect(journal).toEqual(['start:true', 'handler:plain', 'end']);
     await emit(running.client, 'plain.event', 2);
     await waitFor(() => journal.length === 6);
     expect(journal.slice(3)).toEqual(['start:true', 'handler:plain.event', 'end']);
     expect(events).toEqual([2]);
+  });
+
+  it('dispatchPlan() then routes those patterns through Nest, naming the hook', () => {
     expectThroughNest(running.server, 'plain', 'call', /hook/i);
     expectThroughNest(running.server, 'plain.event', 'event', /hook/i);
   });
@@ -831,14 +863,24 @@ interface Hybrid {
   close(): Promise<void>;
 }
 
-/** A hybrid app whose HTTP app has a global interceptor registered before connectMicroservice(). */
-async function startHybrid(inheritAppConfig: boolean, direct: boolean): Promise<Hybrid> {
+interface HybridSetup {
+  inheritAppConfig: boolean;
+  deferInitialization?: boolean;
+  /** Registers global enhancers on the HTTP app, before connectMicroservice(). */
+  onHttpApp?: (app: INestApplication) => void;
+  /** Registers global enhancers on the microservice connectMicroservice() returned, before startAllMicroservices(). */
+  onMicroservice?: (microservice: INestMicroservice) => void;
+}
+
+/** A hybrid app (HTTP + the Erps daemon through connectMicroservice), handed to enableDirectDispatch() when `direct`. */
+async function startHybrid(setup: HybridSetup, direct: boolean): Promise<Hybrid> {
   const certs = await testCertificates();
   const moduleRef = await Test.createTestingModule({ controllers: [HybridController] }).compile();
   const app = moduleRef.createNestApplication({ logger: false });
-  app.useGlobalInterceptors(new WrapInterceptor());
+  setup.onHttpApp?.(app);
   const server = new ErpsServer({ host: '127.0.0.1', port: 0, tls: certs.server, identifier: 'direct', versions: '^1.0.0' });
-  app.connectMicroservice({ strategy: server }, { inheritAppConfig });
+  const microservice = app.connectMicroservice({ strategy: server }, { inheritAppConfig: setup.inheritAppConfig, deferInitialization: setup.deferInitialization });
+  setup.onMicroservice?.(microservice);
   await app.startAllMicroservices();
   await app.listen(0, '127.0.0.1');
   if (direct) server.enableDirectDispatch(app);
@@ -854,11 +896,30 @@ async function startHybrid(inheritAppConfig: boolean, direct: boolean): Promise<
   };
 }
 
+/** The same hybrid app without and with direct dispatch: what callers saw of `calls`, and the journal. */
+async function hybridOutcomes(setup: HybridSetup, calls: Array<[string, unknown]>): Promise<{ nest: unknown; direct: unknown }> {
+  const outcomes: Record<string, unknown> = {};
+  for (const direct of [false, true]) {
+    resetJournal();
+    const hybrid = await startHybrid(setup, direct);
+    try {
+      const seen: Seen[][] = [];
+      for (const [pattern, data] of calls) seen.push(await call(hybrid.client, pattern, data));
+      outcomes[direct ? 'direct' : 'nest'] = { seen, journal: [...journal] };
+    } finally {
+      await hybrid.close();
+    }
+  }
+  return outcomes as { nest: unknown; direct: unknown };
+}
+
+const withHttpInterceptor = (app: INestApplication): void => void app.useGlobalInterceptors(new WrapInterceptor());
+
 describe('direct dispatch in a hybrid app (connectMicroservice), given the HTTP app', () => {
   beforeEach(resetJournal);
 
   it('with inheritAppConfig, the global interceptor of the HTTP app still wraps every Erps call', async () => {
-    const hybrid = await startHybrid(true, true);
+    const hybrid = await startHybrid({ inheritAppConfig: true, onHttpApp: withHttpInterceptor }, true);
     try {
       await expect(call(hybrid.client, 'h.plain', 1)).resolves.toEqual(answered({ wrapped: { plain: 1 } }));
       await expect(call(hybrid.client, 'h.guard', { deny: true })).resolves.toEqual(failedWith(FORBIDDEN));
@@ -871,50 +932,46 @@ describe('direct dispatch in a hybrid app (connectMicroservice), given the HTTP 
   });
 
   it('without inheritAppConfig, callers see what they saw without direct dispatch (the HTTP global is not applied), and method guards still run', async () => {
-    const outcomes: Record<string, Seen[][]> = {};
-    for (const direct of [false, true]) {
-      const hybrid = await startHybrid(false, direct);
-      try {
-        outcomes[String(direct)] = [await call(hybrid.client, 'h.plain', 1), await call(hybrid.client, 'h.guard', { deny: true }), await call(hybrid.client, 'h.guard', { n: 2 })];
-        if (direct) expectThroughNest(hybrid.server, 'h.guard', 'call', /guard/i);
-      } finally {
-        await hybrid.close();
-      }
-    }
-    expect(outcomes.false).toEqual([answered({ plain: 1 }), failedWith(FORBIDDEN), answered({ guarded: { n: 2 } })]);
-    expect(outcomes.true).toStrictEqual(outcomes.false);
-  });
-});
-
-describe('enableDirectDispatch() and dispatchPlan() themselves', () => {
-  beforeEach(resetJournal);
-
-  it('enableDirectDispatch() returns the server, and works on an app that already answered calls through Nest', async () => {
-    const running = await startDirectApp({ controllers: [GlobalController] }, { when: 'never' });
-    try {
-      await expect(call(running.client, 'g.echo', 1)).resolves.toEqual(answered(1));
-      expect(planOf(running.server, 'g.echo')).toMatchObject({ kind: 'call', direct: false });
-      expect(running.server.enableDirectDispatch(running.app)).toBe(running.server);
-      expectDirect(running.server, 'g.echo', 'call');
-      expectDirect(running.server, 'g.event', 'event');
-      await expect(call(running.client, 'g.echo', 2)).resolves.toEqual(answered(2));
-      await expect(call(running.client, 'g.echo', { fail: true })).resolves.toEqual(failedWith(INTERNAL));
-      expect(journal).toEqual(['handler:g.echo', 'handler:g.echo', 'handler:g.echo']);
-    } finally {
-      await running.close();
-    }
+    const outcomes = await hybridOutcomes({ inheritAppConfig: false, onHttpApp: withHttpInterceptor }, [
+      ['h.plain', 1],
+      ['h.guard', { deny: true }],
+      ['h.guard', { n: 2 }],
+    ]);
+    expect(outcomes.nest).toEqual({
+      seen: [answered({ plain: 1 }), failedWith(FORBIDDEN), answered({ guarded: { n: 2 } })],
+      journal: ['handler:h.plain', 'guard', 'guard', 'handler:h.guard'],
+    });
+    expect(outcomes.direct).toStrictEqual(outcomes.nest);
   });
 
-  it('without enableDirectDispatch, reports every pattern as going through Nest', async () => {
-    const running = await startDirectApp({ controllers: [MethodLevelController] }, { when: 'never' });
-    try {
-      const plan = running.server.dispatchPlan();
-      expect(plan.map((entry) => entry.pattern)).toEqual(expect.arrayContaining(['plain', 'plain.event', 'm.guard']));
-      expect(plan.every((entry) => !entry.direct)).toBe(true);
-      expect(planOf(running.server, 'plain')).toMatchObject({ kind: 'call', direct: false });
-    } finally {
-      await running.close();
-    }
+  // With deferInitialization the microservice builds its handlers at startAllMicroservices(), from its own config:
+  // global enhancers registered on it (not on the HTTP app) apply.
+  it('deferInitialization, no inheritAppConfig: a global guard registered on the microservice still refuses', async () => {
+    const outcomes = await hybridOutcomes({ inheritAppConfig: false, deferInitialization: true, onMicroservice: (ms) => void ms.useGlobalGuards(new RecordingGuard()) }, [
+      ['h.plain', { deny: true }],
+      ['h.plain', 3],
+    ]);
+    expect(outcomes.nest).toEqual({ seen: [failedWith(FORBIDDEN), answered({ plain: 3 })], journal: ['guard', 'guard', 'handler:h.plain'] });
+    expect(outcomes.direct).toStrictEqual(outcomes.nest);
+  });
+
+  it('deferInitialization, no inheritAppConfig: a global interceptor registered on the microservice still wraps', async () => {
+    const outcomes = await hybridOutcomes({ inheritAppConfig: false, deferInitialization: true, onMicroservice: (ms) => void ms.useGlobalInterceptors(new WrapInterceptor()) }, [
+      ['h.plain', 4],
+    ]);
+    expect(outcomes.nest).toEqual({ seen: [answered({ wrapped: { plain: 4 } })], journal: ['interceptor:before', 'handler:h.plain', 'interceptor:after'] });
+    expect(outcomes.direct).toStrictEqual(outcomes.nest);
+  });
+
+  (hasPreRequestHooks ? it : it.skip)('deferInitialization, no inheritAppConfig: a pre-request hook registered on the microservice still runs (Nest 12)', async () => {
+    const hook: PreRequestHookLike = (context, next) => {
+      recordContext('hook', context);
+      return next().pipe(map((value: unknown) => ({ hooked: value })));
+    };
+    const register = (ms: INestMicroservice): void => void (ms as unknown as { registerPreRequestHook(...hooks: PreRequestHookLike[]): unknown }).registerPreRequestHook(hook);
+    const outcomes = await hybridOutcomes({ inheritAppConfig: false, deferInitialization: true, onMicroservice: register }, [['h.plain', 5]]);
+    expect(outcomes.nest).toEqual({ seen: [answered({ hooked: { plain: 5 } })], journal: ['hook', 'handler:h.plain'] });
+    expect(outcomes.direct).toStrictEqual(outcomes.nest);
   });
 });
 

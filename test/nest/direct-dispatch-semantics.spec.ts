@@ -134,6 +134,27 @@ class PlainController {
     return of('x', 'y');
   }
 
+  @MessagePattern('promise.observable.error')
+  async promiseObservableError(): Promise<Observable<string>> {
+    await tick();
+    return concat(
+      of('x'),
+      throwError(() => new RpcException({ code: 'E_LATE', message: 'late' })),
+    );
+  }
+
+  @MessagePattern('observable.throws.on.subscribe')
+  observableThrowsOnSubscribe(): Observable<never> {
+    return new Observable<never>(() => {
+      throw new Error('subscribe boom');
+    });
+  }
+
+  @MessagePattern({ cmd: 'object.pattern', version: 2 })
+  objectPattern(@Payload() data: unknown): unknown {
+    return { object: data };
+  }
+
   @MessagePattern('payload.whole')
   payloadWhole(@Payload() payload: unknown): unknown {
     return { payload };
@@ -300,7 +321,8 @@ const NO_CTX = { isErpsContext: false, type: 'undefined' };
 
 interface CallCase {
   name: string;
-  pattern: string;
+  /** As the client sends it (a string, or an object pattern). */
+  pattern: string | Record<string, unknown>;
   data?: unknown;
   headers?: Record<string, string>;
   /** What Nest answers. */
@@ -331,6 +353,9 @@ const CALL_CASES: CallCase[] = [
   },
   { name: 'an Observable failing mid-stream with an Error', pattern: 'observable.error.plain', nest: [{ next: 'a' }, { error: INTERNAL }] },
   { name: 'a Promise of an Observable', pattern: 'promise.observable', nest: answered('x', 'y') },
+  { name: 'a Promise of an Observable that fails', pattern: 'promise.observable.error', nest: [{ next: 'x' }, { error: { code: 'E_LATE', message: 'late' } }] },
+  { name: 'an Observable that throws on subscription', pattern: 'observable.throws.on.subscribe', nest: failedWith(INTERNAL) },
+  { name: 'an object pattern, keys in another order', pattern: { version: 2, cmd: 'object.pattern' }, data: 'o', nest: answered({ object: 'o' }) },
   { name: '@Payload()', pattern: 'payload.whole', data: { a: [1, 'b'], c: null }, nest: answered({ payload: { a: [1, 'b'], c: null } }) },
   { name: "@Payload('key')", pattern: 'payload.key', data: { key: 'k', other: 1 }, nest: answered({ key: 'k', type: 'string' }) },
   { name: "@Payload('key') of a payload without it", pattern: 'payload.key', data: { other: 1 }, nest: answered({ key: undefined, type: 'undefined' }) },
@@ -553,11 +578,12 @@ describe('direct dispatch: plain handlers behave exactly as they do through Nest
   });
 
   it('with it, every plain handler is direct; two handlers of one event and request-scoped controllers are not', () => {
-    const plainCalls = new Set([...CALL_CASES.map((testCase) => testCase.pattern), 'ticks']);
+    const plainCalls = new Set([...CALL_CASES.map((testCase) => testCase.pattern).filter((pattern) => typeof pattern === 'string'), 'ticks']);
     plainCalls.delete('scoped');
     plainCalls.delete('implicit');
     for (const pattern of plainCalls) expectDirect(directServer, pattern, 'call');
     for (const pattern of ['ev.sync', 'ev.async', 'ev.throw', 'ev.throw.async', 'ev.throw.rpc', 'ev.ctx', 'ev.bare', 'ev.observable']) expectDirect(directServer, pattern, 'event');
+    expect(directServer.dispatchPlan().filter((entry) => entry.pattern.includes('object.pattern'))).toEqual([expect.objectContaining({ kind: 'call', direct: true })]);
     expect(planOf(directServer, 'ev.twice')).toMatchObject({ kind: 'event', direct: false });
     expectThroughNest(directServer, 'scoped', 'call', /request/i);
     expectThroughNest(directServer, 'scoped.event', 'event', /request/i);
