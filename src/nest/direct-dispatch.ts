@@ -32,6 +32,8 @@ type Method = (...args: unknown[]) => unknown;
 
 /** What the plan needs from the server. */
 export interface DirectDispatchServer {
+  /** The server object itself (found among a hybrid app's microservices). */
+  readonly instance: unknown;
   readonly transportId?: unknown;
   readonly propagatesEventHandlerErrors?: boolean;
   normalizePattern(pattern: unknown): string;
@@ -64,9 +66,21 @@ interface ModuleLike {
   controllers: Map<unknown, InstanceWrapperLike>;
 }
 
+interface ApplicationConfigLike {
+  getGlobalPreRequestHooks?(): unknown[];
+}
+
 interface ContainerLike {
   getModules(): Map<string, ModuleLike>;
-  applicationConfig?: { getGlobalPreRequestHooks?(): unknown[] };
+  applicationConfig?: ApplicationConfigLike;
+}
+
+/** The parts of a Nest application (microservice, hybrid HTTP app, TestingModule) the plan reads, all by name. */
+interface ApplicationLike {
+  container?: ContainerLike;
+  serverInstance?: unknown;
+  applicationConfig?: ApplicationConfigLike;
+  microservices?: ApplicationLike[];
 }
 
 interface ExceptionsHandlerLike {
@@ -92,8 +106,20 @@ interface Definition {
 
 /** The application's container: what Nest keeps on every application context (protected, so read by name). */
 export function containerOf(app: unknown): ContainerLike | undefined {
-  const container = (app as { container?: unknown } | null)?.container as ContainerLike | undefined;
+  const container = (app as ApplicationLike | null)?.container;
   return container !== undefined && typeof container.getModules === 'function' ? container : undefined;
+}
+
+/**
+ * The global enhancers `server`'s handlers are built with: those of the microservice that runs it. In a hybrid app
+ * that is not always the HTTP app's (a microservice connected without inheritAppConfig has its own), so the
+ * microservice is found by its server, in the app or among the app's connected microservices.
+ */
+function applicationConfigFor(app: ApplicationLike, server: unknown, container: ContainerLike): ApplicationConfigLike | undefined {
+  if (app.serverInstance === server && app.applicationConfig !== undefined) return app.applicationConfig;
+  const microservice = app.microservices?.find((candidate) => candidate.serverInstance === server);
+  if (microservice?.applicationConfig !== undefined) return microservice.applicationConfig;
+  return container.applicationConfig;
 }
 
 /**
@@ -101,21 +127,23 @@ export function containerOf(app: unknown): ContainerLike | undefined {
  * one is allowed, and for every pattern the entry `dispatchPlan()` reports.
  */
 export function planDirectDispatch(
-  container: ContainerLike,
+  app: object,
   server: DirectDispatchServer,
   handlers: Map<string, { isEventHandler?: boolean; next?: unknown }>,
 ): { direct: Map<string, DirectHandler>; plan: ErpsDispatchPlanEntry[] } {
   const direct = new Map<string, DirectHandler>();
   const plan: ErpsDispatchPlanEntry[] = [];
+  const container = containerOf(app)!;
+  const config = applicationConfigFor(app, server.instance, container);
   let nest: NestPieces | undefined;
   let nestError: string | undefined;
   try {
-    nest = loadNestPieces(container);
+    nest = loadNestPieces(container, config);
   } catch (err) {
     nestError = `this Nest version's context creators could not be loaded (${(err as Error).message})`;
   }
   const definitions = nest === undefined ? new Map<string, Definition[]>() : collectDefinitions(container, server, nest);
-  const preRequestHooks = container.applicationConfig?.getGlobalPreRequestHooks?.() ?? [];
+  const preRequestHooks = config?.getGlobalPreRequestHooks?.() ?? [];
   for (const [pattern, handler] of handlers) {
     const kind = handler.isEventHandler === true ? 'event' : 'call';
     const found = definitions.get(pattern) ?? [];
@@ -251,9 +279,8 @@ function isThenable(value: unknown): value is PromiseLike<unknown> {
 }
 
 /** Nest's own context creators, from the installed Nest (loaded only when direct dispatch is asked for). */
-function loadNestPieces(container: ContainerLike): NestPieces {
+function loadNestPieces(container: ContainerLike, config: ApplicationConfigLike | undefined): NestPieces {
   /* eslint-disable @typescript-eslint/no-require-imports */
-  const config = container.applicationConfig;
   const { GuardsContextCreator } = require('@nestjs/core/guards/guards-context-creator.js') as { GuardsContextCreator: CreatorClass };
   const { PipesContextCreator } = require('@nestjs/core/pipes/pipes-context-creator.js') as { PipesContextCreator: CreatorClass };
   const { InterceptorsContextCreator } = require('@nestjs/core/interceptors/interceptors-context-creator.js') as {

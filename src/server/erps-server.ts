@@ -29,7 +29,7 @@ export class ErpsServer extends Server<ErpsServerEvents, ErpsServerStatus> imple
   private readonly dispatcher: Dispatcher;
   private readonly handlerCache = new Map<string, Handler | null>();
   /** The application enableDirectDispatch() was given, and what was planned from it (at listen()). */
-  private directApp: unknown;
+  private directApp: object | undefined;
   private directPlan: { byNestHandler: Map<unknown, DirectHandler>; plan: ErpsDispatchPlanEntry[] } | undefined;
   private listening = false;
   /** Nest's own no-op start hook, to skip the hook machinery when nobody installed one. */
@@ -87,9 +87,10 @@ export class ErpsServer extends Server<ErpsServerEvents, ErpsServerStatus> imple
   }
 
   /**
-   * Lets handlers that no guard, pipe, interceptor, custom parameter decorator, pre-request hook or processing
-   * hook applies to (method, controller or global) be called directly, without Nest's per-call pipeline. Exception
-   * filters still apply: a failure goes through the exceptions handler Nest builds for the method. `app` is the application this server belongs to (the microservice from
+   * Lets handlers that no guard, pipe, interceptor, custom parameter decorator or pre-request hook applies to
+   * (method, controller or global) be called directly, without Nest's per-call pipeline. Exception filters and
+   * processing hooks still apply: a failure goes through the exceptions handler Nest builds for the method, and the
+   * hooks run around every handler, direct or not. `app` is the application this server belongs to (the microservice from
    * `NestFactory.createMicroservice`, the hybrid app, or a TestingModule); what applies to each handler is read from
    * it once, at listen() (or now, if already listening). Every other handler goes through Nest as before; see
    * `dispatchPlan()` for which and why.
@@ -107,8 +108,7 @@ export class ErpsServer extends Server<ErpsServerEvents, ErpsServerStatus> imple
   /** How each registered pattern is dispatched: directly, or through Nest's pipeline, and why. */
   dispatchPlan(): ErpsDispatchPlanEntry[] {
     if (this.directPlan !== undefined) return this.directPlan.plan.map((entry) => ({ ...entry }));
-    const container = containerOf(this.directApp);
-    if (container !== undefined) return planDirectDispatch(container, this.planView(), this.messageHandlers).plan;
+    if (this.directApp !== undefined) return planDirectDispatch(this.directApp, this.planView(), this.messageHandlers).plan;
     return [...this.messageHandlers].map(([pattern, handler]) => ({
       pattern,
       kind: handler.isEventHandler ? 'event' : 'call',
@@ -211,6 +211,7 @@ export class ErpsServer extends Server<ErpsServerEvents, ErpsServerStatus> imple
 
   private planView(): DirectDispatchServer {
     return {
+      instance: this,
       transportId: this.transportId,
       propagatesEventHandlerErrors: (this as { propagatesEventHandlerErrors?: boolean }).propagatesEventHandlerErrors,
       normalizePattern: (pattern) => this.normalizePattern(pattern as never),
@@ -218,7 +219,7 @@ export class ErpsServer extends Server<ErpsServerEvents, ErpsServerStatus> imple
   }
 
   private planDirectDispatch(): void {
-    const planned = planDirectDispatch(containerOf(this.directApp)!, this.planView(), this.messageHandlers);
+    const planned = planDirectDispatch(this.directApp as object, this.planView(), this.messageHandlers);
     const byNestHandler = new Map<unknown, DirectHandler>();
     for (const [pattern, direct] of planned.direct) byNestHandler.set(this.messageHandlers.get(pattern), direct);
     this.directPlan = { byNestHandler, plan: planned.plan };
