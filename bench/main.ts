@@ -2,8 +2,26 @@
  * `npm run bench`: nestjs-erps against Nest TCP+mTLS, Nest gRPC+mTLS and a raw mutual-TLS floor.
  *
  *   node build/bench/main.js [--mode compare|idle|soak|fleet] [--systems erps,erps-otel,nest-tcp,nest-grpc,raw]
- *     [--workloads echo1,echo100,mib4,cast] [--duration 3] [--runs 3] [--cpu-prof]
+ *     [--workloads echo1,echo100,mib4,cast,stream,broadcast] [--duration 3] [--runs 3] [--cpu-prof]
  *     [--clients 1000] [--calls 1000000] [--slow-ms 2] [--slow-concurrency 4]
+ *
+ * Workloads of `--mode compare` (default: echo1, echo100, mib4, cast; `stream` and `broadcast` only when named in
+ * --workloads, since with them the default run would take about 11 minutes instead of 7):
+ * - `stream` (issue 16): one call answered with 10,000 values, each the ~64-byte object (erps and nest-tcp: a
+ *   @MessagePattern returning an Observable, consumed through client.send(); nest-grpc: a server-streaming rpc
+ *   `Stream`, @GrpcMethod returning an Observable, consumed with raw @grpc/grpc-js; raw: 10,000 ITEM frames and an
+ *   END frame written at once). One stream at a time, the same for every system. The calls/s column is values/s,
+ *   p50/p99 the time of one whole stream, CPU µs per value.
+ * - `broadcast` (issue 16): 100 clients connected (in the load generator), the server pushes the ~64-byte object to
+ *   all of them for the duration: batches of 32 broadcasts, then it waits while a client's outgoing buffer is over
+ *   256 KiB (backpressure; gRPC: while a stream's write() said to wait), then yields to I/O. erps: 100 ErpsClients
+ *   counting client.pushes('tick'), the server calling server.broadcast(); nest-tcp: 100 ClientProxy each holding
+ *   one open streamed call ('subscribe') whose Observable is fed by one Subject the server emits into; nest-grpc:
+ *   100 server streams (`Subscribe`, each client on its own connection) fed the same way; raw: 100 TLS connections
+ *   the server writes the PUSH frame to. A round is started by a call on the first client and answers with the
+ *   messages handed to the transport; the clock runs from that call to the moment the clients together received
+ *   exactly that many (a barrier: a round fails if they do not within 30 s). The calls/s column is messages
+ *   delivered per second summed over the clients, CPU µs per delivered message; no latency.
  *
  * `--mode fleet` (issue 13): three erps daemons, one slowed by --slow-ms per call (--slow-concurrency at a time), one client over all three with
  * 100 calls in flight, under balancing 'round-robin' and then 'least-in-flight': calls/s, p50/p99 and each
@@ -20,9 +38,12 @@ import { cpus, tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { generateDevCertificates } from 'nestjs-erps/testing';
 import {
+  BROADCAST_CLIENTS,
+  BroadcastCounts,
   ClientArgs,
   ClientMessage,
   ClientRequest,
+  DEFAULT_WORKLOADS,
   describe,
   FLEET_BALANCINGS,
   FleetBalancing,
@@ -30,6 +51,8 @@ import {
   median,
   MIB,
   ServerArgs,
+  STREAM_VALUES,
+  STREAMS_IN_FLIGHT,
   ServerMessage,
   ServerRequest,
   ServerStats,
@@ -45,8 +68,11 @@ import { profileTable, summarizeProfile } from './profile.js';
 
 // ---- options --------------------------------------------------------------------------------------
 
+const MODES = ['compare', 'idle', 'soak', 'fleet'] as const;
+type Mode = (typeof MODES)[number];
+
 interface Options {
-  mode: 'compare' | 'idle' | 'soak' | 'fleet';
+  mode: Mode;
   systems: SystemName[];
   workloads: WorkloadName[];
   durationS: number;
@@ -62,7 +88,8 @@ interface Options {
 function usage(message: string): never {
   console.error(`bench: ${message}`);
   console.error(
-    'usage: npm run bench -- [--mode compare|idle|soak|fleet] [--systems erps,erps-otel,nest-tcp,nest-grpc,raw] [--workloads echo1,echo100,mib4,cast] ' +
+    'usage: npm run bench -- [--mode compare|idle|soak|fleet] [--systems erps,erps-otel,nest-tcp,nest-grpc,raw] ' +
+      '[--workloads echo1,echo100,mib4,cast,stream,broadcast (default: the first four)] ' +
       '[--duration seconds] [--runs N] [--cpu-prof] [--clients N (idle)] [--calls N (soak)] [--slow-ms N (fleet)] [--slow-concurrency N (fleet)]',
   );
   process.exit(2);
@@ -82,7 +109,7 @@ function parseOptions(argv: string[]): Options {
   const options: Options = {
     mode: 'compare',
     systems: [...SYSTEMS],
-    workloads: [...WORKLOADS],
+    workloads: [...DEFAULT_WORKLOADS],
     durationS: 3,
     runs: 3,
     cpuProf: false,
@@ -107,8 +134,8 @@ function parseOptions(argv: string[]): Options {
     switch (flag) {
       case '--mode': {
         const mode = value();
-        if (mode !== 'compare' && mode !== 'idle' && mode !== 'soak' && mode !== 'fleet') usage(`unknown mode "${mode}"`);
-        options.mode = mode;
+        if (!MODES.includes(mode as Mode)) usage(`unknown mode "${mode}"`);
+        options.mode = mode as Mode;
         break;
       }
       case '--systems':
@@ -335,6 +362,16 @@ interface Sample extends WorkloadResult {
   clientCpuUsPerCall: number;
 }
 
+/** What one "call" of a workload is, for the labels. */
+const PER: Record<WorkloadName, string> = { echo1: 'call', echo100: 'call', mib4: 'call', cast: 'cast', stream: 'value', broadcast: 'msg' };
+
+/** The workload column: stream and broadcast say what their "calls" are. */
+const label = (workload: WorkloadName): string => (workload === 'stream' ? 'stream (per value)' : workload === 'broadcast' ? 'broadcast (per msg)' : workload);
+
+function broadcastLine(b: BroadcastCounts): string {
+  return `${b.clients} clients, ${b.sent.toLocaleString('en-US')} sent, ${b.received.toLocaleString('en-US')} received, ${b.waits} backpressure waits, ${b.skipped} skipped`;
+}
+
 /** User + system CPU µs spent per call (or cast) over a span in which `calls` were made. */
 const cpuUsPerCall = (userUs: number, systemUs: number, calls: number): number => (calls > 0 ? (userUs + systemUs) / calls : NaN);
 
@@ -371,7 +408,8 @@ async function compare(options: Options, env: Env): Promise<void> {
         try {
           const started = await startServer(env, system, execArgv);
           server = started.server;
-          client = await startClient(env, system, started.port, [], clientExecArgv);
+          // broadcast: the client process opens its 100 connections (subscribers) before 'ready', outside the span.
+          client = await startClient(env, system, started.port, [], clientExecArgv, workload === 'broadcast' ? { broadcastClients: BROADCAST_CLIENTS } : {});
           const before = await serverStats(server);
           const reply = await client.request({ cmd: 'workload', workload, durationMs, warmupMs }, durationMs + warmupMs + 90_000);
           if (reply.type !== 'reply' || reply.result === undefined) throw new Error(`${system}/${workload}: no result`);
@@ -380,12 +418,14 @@ async function compare(options: Options, env: Env): Promise<void> {
           const list = samples.get(key(system, workload)) ?? [];
           list.push(sample);
           samples.set(key(system, workload), list);
+          const per = PER[workload];
           console.error(
-            `run ${run}/${options.runs} ${system.padEnd(9)} ${workload.padEnd(7)} ${fmt(result.callsPerSec).padStart(9)} calls/s` +
+            `run ${run}/${options.runs} ${system.padEnd(9)} ${workload.padEnd(9)} ${fmt(result.callsPerSec).padStart(9)} ${per}s/s` +
               (result.p99Ms !== undefined ? `  p50 ${fmt(result.p50Ms, 3)} ms  p99 ${fmt(result.p99Ms, 3)} ms` : '') +
               (result.bytesPerSec !== undefined ? `  ${fmt(mib(result.bytesPerSec), 1)} MiB/s` : '') +
+              (result.broadcast !== undefined ? `  (${broadcastLine(result.broadcast)})` : '') +
               `  server RSS ${fmt(sample.serverRssMiB, 1)} MiB` +
-              `  server CPU ${fmt(sample.serverCpuUsPerCall, 2)} µs/call  client CPU ${fmt(sample.clientCpuUsPerCall, 2)} µs/call`,
+              `  server CPU ${fmt(sample.serverCpuUsPerCall, 2)} µs/${per}  client CPU ${fmt(sample.clientCpuUsPerCall, 2)} µs/${per}`,
           );
         } catch (err) {
           failures.push(`run ${run} ${system} ${workload}: ${describe(err)}`);
@@ -416,7 +456,7 @@ async function compare(options: Options, env: Env): Promise<void> {
     for (const system of options.systems) {
       const list = samples.get(key(system, workload)) ?? [];
       if (list.length === 0) {
-        lines.push(`| ${system} | ${workload} | failed | | | | | | |`);
+        lines.push(`| ${system} | ${label(workload)} | failed | | | | | | |`);
         continue;
       }
       const m = {
@@ -431,10 +471,31 @@ async function compare(options: Options, env: Env): Promise<void> {
       };
       (summary[system] ??= {})[workload] = m;
       lines.push(
-        `| ${system} | ${workload} | ${fmt(m.callsPerSec)} | ${m.bytesPerSec === undefined ? '' : fmt(mib(m.bytesPerSec), 1)} | ${fmt(m.p50Ms, 3)} | ${fmt(m.p99Ms, 3)} | ${fmt(m.serverCpuUsPerCall, 2)} | ${fmt(m.clientCpuUsPerCall, 2)} | ${fmt(m.serverRssMiB, 1)} |`,
+        `| ${system} | ${label(workload)} | ${fmt(m.callsPerSec)} | ${m.bytesPerSec === undefined ? '' : fmt(mib(m.bytesPerSec), 1)} | ${fmt(m.p50Ms, 3)} | ${fmt(m.p99Ms, 3)} | ${fmt(m.serverCpuUsPerCall, 2)} | ${fmt(m.clientCpuUsPerCall, 2)} | ${fmt(m.serverRssMiB, 1)} |`,
       );
     }
   }
+  const legend: string[] = [];
+  if (options.workloads.includes('cast')) legend.push('- cast: calls/s is casts/s (acknowledged by the server); CPU per cast.');
+  if (options.workloads.includes('stream')) {
+    legend.push(
+      `- stream: calls/s is **values/s** (one call answered with ${STREAM_VALUES.toLocaleString('en-US')} values of the ~64-byte object, ${STREAMS_IN_FLIGHT} stream at a time); ` +
+        'p50/p99 are the time of one whole stream; CPU µs **per value**.',
+    );
+  }
+  if (options.workloads.includes('broadcast')) {
+    legend.push(
+      `- broadcast: calls/s is **messages delivered per second**, summed over ${BROADCAST_CLIENTS} clients (the ~64-byte object pushed to every client; ` +
+        'counted from the request that starts a round to the last message of the round received); CPU µs **per delivered message** (server: the whole ' +
+        'server process; client: all 100 clients in one process); no latency measured.',
+    );
+    const last = (system: SystemName): BroadcastCounts | undefined => samples.get(key(system, 'broadcast'))?.at(-1)?.broadcast;
+    for (const system of options.systems) {
+      const b = last(system);
+      if (b !== undefined) legend.push(`  - ${system}, last measured round: ${broadcastLine(b)}.`);
+    }
+  }
+  if (legend.length > 0) lines.push('', ...legend);
   if (failures.length > 0) lines.push('', 'Failures:', ...failures.map((f) => `- ${f}`));
   console.log(lines.join('\n'));
 
@@ -489,6 +550,7 @@ async function compare(options: Options, env: Env): Promise<void> {
               p50Ms: round(m.p50Ms, 3),
               p99Ms: round(m.p99Ms, 3),
               bytesPerSec: round(m.bytesPerSec),
+              ...(workload === 'stream' || workload === 'broadcast' ? { per: PER[workload] } : {}),
               serverRssMiB: round(m.serverRssMiB, 1),
               serverCpuUsPerCall: round(m.serverCpuUsPerCall, 2),
               clientCpuUsPerCall: round(m.clientCpuUsPerCall, 2),
@@ -807,7 +869,7 @@ async function main(): Promise<void> {
     process.exit(2);
   }
   // Watchdog: whatever happens, the benchmark ends.
-  const perSystem = options.workloads.length * (options.durationS + 10) + 10;
+  const perSystem = options.workloads.reduce((total, workload) => total + options.durationS + 10 + (workload === 'broadcast' ? 20 : 0), 10);
   const budgetS =
     options.mode === 'compare'
       ? options.runs * options.systems.length * perSystem * 2 + 120

@@ -5,17 +5,67 @@
  */
 import 'reflect-metadata';
 import { readFileSync } from 'node:fs';
+import type * as tls from 'node:tls';
 import { Controller, INestMicroservice, Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { EventPattern, GrpcMethod, GrpcStreamMethod, MessagePattern, Payload, Transport } from '@nestjs/microservices';
 import * as grpc from '@grpc/grpc-js';
-import { Observable } from 'rxjs';
+import { Observable, Subject } from 'rxjs';
 import { ErpsServer } from 'nestjs-erps';
-import { describe, PROTO_LOADER_OPTIONS, ServerArgs, ServerMessage, ServerRequest, writeProto } from './common.js';
+import {
+  BROADCAST_BUFFER_LIMIT,
+  BROADCAST_PATTERN,
+  broadcastRound,
+  Broadcaster,
+  describe,
+  Drainable,
+  drainFull,
+  pollUntilClear,
+  PROTO_LOADER_OPTIONS,
+  ServerArgs,
+  ServerMessage,
+  ServerRequest,
+  smallObject,
+  writeProto,
+} from './common.js';
 import { startRawServer } from './raw.js';
 import { enableOtel } from './otel-setup.js';
 
 const counters = { casts: 0, echoCalls: 0, delayMs: 0, delayConcurrency: 0 };
+
+/** `stream`: a streamed reply of `n` values, all the same ~64-byte object, emitted synchronously (stops early if unsubscribed). */
+function streamOf<T>(value: T, n: number): Observable<T> {
+  return new Observable<T>((subscriber) => {
+    for (let i = 0; i < n && !subscriber.closed; i++) subscriber.next(value);
+    subscriber.complete();
+  });
+}
+
+/**
+ * `broadcast` for nest-tcp and gRPC: every client holds one streamed call whose reply is this Subject's values; the
+ * round emits into it. `subscribers` counts the open ones.
+ */
+const ticks = new Subject<GrpcItem>();
+let subscribers = 0;
+function subscribeTicks(onClose?: () => void): Observable<GrpcItem> {
+  return new Observable<GrpcItem>((subscriber) => {
+    subscribers++;
+    const subscription = ticks.subscribe((value) => subscriber.next(value));
+    return () => {
+      subscribers--;
+      subscription.unsubscribe();
+      onClose?.();
+    };
+  });
+}
+
+/** This process's broadcaster (set in main() for the system it serves). */
+let broadcaster: Broadcaster | undefined;
+
+async function runBroadcast(run: { durationMs: number; subscribers: number }): Promise<{ sent: number; waits: number; skipped: number }> {
+  if (broadcaster === undefined) throw new Error('no broadcaster');
+  return broadcastRound(broadcaster, run.durationMs, run.subscribers);
+}
 
 /** The slowed daemon: +delayMs per call, at most `delayConcurrency` calls at a time (0: unlimited). */
 let delaying = 0;
@@ -61,6 +111,24 @@ class EchoController {
   casts(): number {
     return counters.casts;
   }
+
+  /** `stream`: `n` values in one streamed reply. */
+  @MessagePattern('stream')
+  stream(@Payload() n: number): Observable<unknown> {
+    return streamOf(smallObject(), n);
+  }
+
+  /** `broadcast` (nest-tcp): the caller's end of the shared Subject, open until the client goes. */
+  @MessagePattern('subscribe')
+  subscribe(): Observable<unknown> {
+    return subscribeTicks();
+  }
+
+  /** `broadcast`: one round; answers when it is over. */
+  @MessagePattern('broadcast-run')
+  broadcastRun(@Payload() run: { durationMs: number; subscribers: number }): Promise<{ sent: number; waits: number; skipped: number }> {
+    return runBroadcast(run);
+  }
 }
 
 @Module({ controllers: [EchoController] })
@@ -104,7 +172,32 @@ class GrpcEchoController {
   }
 }
 
-@Module({ controllers: [GrpcEchoController] })
+/** The gRPC Subscribe calls (server streams) open now: their write buffers are the broadcast's backpressure. */
+const grpcCalls = new Set<grpc.ServerWritableStream<GrpcItem, GrpcItem>>();
+
+@Controller()
+class GrpcStreamController {
+  /** `stream`: item.id values in one server stream. */
+  @GrpcMethod('Bench', 'Stream')
+  stream(item: GrpcItem): Observable<GrpcItem> {
+    return streamOf<GrpcItem>(smallObject(), item.id ?? 0);
+  }
+
+  /** `broadcast`: one server stream per client, fed by the shared Subject. */
+  @GrpcMethod('Bench', 'Subscribe')
+  subscribe(_item: GrpcItem, _metadata: unknown, call: grpc.ServerWritableStream<GrpcItem, GrpcItem>): Observable<GrpcItem> {
+    grpcCalls.add(call);
+    return subscribeTicks(() => grpcCalls.delete(call));
+  }
+
+  @GrpcMethod('Bench', 'Broadcast')
+  async broadcast(run: { durationMs?: number; subscribers?: number }): Promise<{ sent: number; waits: number }> {
+    const { sent, waits } = await runBroadcast({ durationMs: run.durationMs ?? 0, subscribers: run.subscribers ?? 0 });
+    return { sent, waits };
+  }
+}
+
+@Module({ controllers: [GrpcEchoController, GrpcStreamController] })
 class GrpcEchoModule {}
 
 /** Calls the daemon still tracks (ErpsServer.stats()). */
@@ -114,6 +207,37 @@ function activeCalls(server: ErpsServer | undefined): number | undefined {
 
 function send(message: ServerMessage): void {
   process.send?.(message);
+}
+
+/** erps: ErpsServer.broadcast() of the ~64-byte object; backpressure from stats().maxWriteBufferedBytes, polled. */
+function erpsBroadcaster(erps: ErpsServer): Broadcaster {
+  const small = smallObject();
+  let skipped = 0;
+  return {
+    subscribers: () => erps.stats().connections,
+    turn: (n) => {
+      const connections = erps.stats().connections;
+      let sent = 0;
+      for (let i = 0; i < n; i++) sent += erps.broadcast(BROADCAST_PATTERN, small);
+      skipped += n * connections - sent;
+      return sent;
+    },
+    settle: () => pollUntilClear(() => erps.stats().maxWriteBufferedBytes > BROADCAST_BUFFER_LIMIT),
+    skipped: () => skipped,
+  };
+}
+
+/** nest-tcp and gRPC: emits into the shared Subject; `full` says which of `streams` is over its limit. */
+function subjectBroadcaster<T extends Drainable>(streams: Iterable<T>, full: (stream: T) => boolean): Broadcaster {
+  const small = smallObject();
+  return {
+    subscribers: () => subscribers,
+    turn: (n) => {
+      for (let i = 0; i < n; i++) ticks.next(small);
+      return n * subscribers;
+    },
+    settle: () => drainFull(streams, full),
+  };
 }
 
 async function main(): Promise<void> {
@@ -137,6 +261,7 @@ async function main(): Promise<void> {
       app = await NestFactory.createMicroservice(EchoModule, { strategy: erps, logger: false });
       await app.listen();
       port = erps.address().port;
+      broadcaster = erpsBroadcaster(erps);
       break;
     }
     case 'nest-tcp': {
@@ -146,9 +271,17 @@ async function main(): Promise<void> {
         logger: false,
       });
       await app.listen();
-      const address = app.unwrap<import('node:net').Server>().address();
+      const server = app.unwrap<tls.Server>();
+      const address = server.address();
       if (address === null || typeof address === 'string') throw new Error('nest-tcp: no address');
       port = address.port;
+      // Nest TCP has no backpressure of its own: the broadcast loop watches the sockets' write buffers.
+      const sockets = new Set<tls.TLSSocket>();
+      server.on('secureConnection', (socket: tls.TLSSocket) => {
+        sockets.add(socket);
+        socket.once('close', () => sockets.delete(socket));
+      });
+      broadcaster = subjectBroadcaster(sockets, (socket) => socket.writableLength > BROADCAST_BUFFER_LIMIT);
       break;
     }
     case 'nest-grpc': {
@@ -168,6 +301,8 @@ async function main(): Promise<void> {
       });
       await app.listen();
       port = args.port;
+      // A call whose writable side is full (write() returned false: Nest then queues the values itself until 'drain').
+      broadcaster = subjectBroadcaster(grpcCalls, (call) => call.writableNeedDrain);
       break;
     }
     case 'raw': {
