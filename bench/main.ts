@@ -516,29 +516,49 @@ async function compare(options: Options, env: Env): Promise<void> {
   const ratio = (a: number | undefined, b: number | undefined): number | null =>
     a === undefined || b === undefined || !Number.isFinite(a) || !Number.isFinite(b) || b === 0 ? null : Number((a / b).toFixed(3));
   const round = (v: number | undefined, digits = 0): number | null => (v === undefined || !Number.isFinite(v) ? null : Number(v.toFixed(digits)));
+  const ratios: Record<string, number | null> = {
+    erps_over_nestTcp_callsPerSec_echo100: ratio(get('erps', 'echo100')?.callsPerSec, get('nest-tcp', 'echo100')?.callsPerSec),
+    erps_over_nestTcp_callsPerSec_echo1: ratio(get('erps', 'echo1')?.callsPerSec, get('nest-tcp', 'echo1')?.callsPerSec),
+    erps_over_nestTcp_p99_echo100: ratio(get('erps', 'echo100')?.p99Ms, get('nest-tcp', 'echo100')?.p99Ms),
+    erps_over_raw_callsPerSec_echo100: ratio(get('erps', 'echo100')?.callsPerSec, get('raw', 'echo100')?.callsPerSec),
+    erps_over_raw_callsPerSec_echo1: ratio(get('erps', 'echo1')?.callsPerSec, get('raw', 'echo1')?.callsPerSec),
+    erps_over_raw_callsPerSec_cast: ratio(get('erps', 'cast')?.callsPerSec, get('raw', 'cast')?.callsPerSec),
+    erps_over_raw_bytesPerSec_mib4: ratio(get('erps', 'mib4')?.bytesPerSec, get('raw', 'mib4')?.bytesPerSec),
+    // Informational, no target: less noisy than calls/s on a shared machine.
+    erps_over_nestTcp_serverCpuPerCall_echo100: ratio(get('erps', 'echo100')?.serverCpuUsPerCall, get('nest-tcp', 'echo100')?.serverCpuUsPerCall),
+    erpsOtel_over_erps_callsPerSec_echo100: ratio(get('erps-otel', 'echo100')?.callsPerSec, get('erps', 'echo100')?.callsPerSec),
+    erpsOtel_over_erps_serverCpuPerCall_echo100: ratio(get('erps-otel', 'echo100')?.serverCpuUsPerCall, get('erps', 'echo100')?.serverCpuUsPerCall),
+    // Informational (issue 16): stream (values/s, server CPU per value) and broadcast (messages delivered/s, server CPU per message).
+    erps_over_nestTcp_valuesPerSec_stream: ratio(get('erps', 'stream')?.callsPerSec, get('nest-tcp', 'stream')?.callsPerSec),
+    erps_over_nestGrpc_valuesPerSec_stream: ratio(get('erps', 'stream')?.callsPerSec, get('nest-grpc', 'stream')?.callsPerSec),
+    erps_over_raw_valuesPerSec_stream: ratio(get('erps', 'stream')?.callsPerSec, get('raw', 'stream')?.callsPerSec),
+    erps_over_nestTcp_serverCpuPerValue_stream: ratio(get('erps', 'stream')?.serverCpuUsPerCall, get('nest-tcp', 'stream')?.serverCpuUsPerCall),
+    erps_over_raw_serverCpuPerValue_stream: ratio(get('erps', 'stream')?.serverCpuUsPerCall, get('raw', 'stream')?.serverCpuUsPerCall),
+    erps_over_nestTcp_messagesPerSec_broadcast: ratio(get('erps', 'broadcast')?.callsPerSec, get('nest-tcp', 'broadcast')?.callsPerSec),
+    erps_over_nestGrpc_messagesPerSec_broadcast: ratio(get('erps', 'broadcast')?.callsPerSec, get('nest-grpc', 'broadcast')?.callsPerSec),
+    erps_over_raw_messagesPerSec_broadcast: ratio(get('erps', 'broadcast')?.callsPerSec, get('raw', 'broadcast')?.callsPerSec),
+    erps_over_nestTcp_serverCpuPerMessage_broadcast: ratio(get('erps', 'broadcast')?.serverCpuUsPerCall, get('nest-tcp', 'broadcast')?.serverCpuUsPerCall),
+    erps_over_raw_serverCpuPerMessage_broadcast: ratio(get('erps', 'broadcast')?.serverCpuUsPerCall, get('raw', 'broadcast')?.serverCpuUsPerCall),
+  };
+  // Issue 16's targets ("close to the floor"); erps_over_nestTcp_callsPerSec_echo1 is the earlier one, kept.
+  const targets: Record<string, string> = {
+    erps_over_raw_callsPerSec_echo100: '>=0.5',
+    erps_over_nestTcp_callsPerSec_echo100: '>=5',
+    erps_over_raw_callsPerSec_echo1: '>=0.9',
+    erps_over_raw_callsPerSec_cast: '>=0.25',
+    erps_over_nestTcp_p99_echo100: '<=0.3',
+    erps_over_raw_bytesPerSec_mib4: '>=0.95',
+    erps_over_nestTcp_callsPerSec_echo1: '>=1.3',
+  };
   const json = {
     bench: 'nestjs-erps',
     mode: 'compare',
     durationS: options.durationS,
     runs: options.runs,
-    ratios: {
-      erps_over_nestTcp_callsPerSec_echo100: ratio(get('erps', 'echo100')?.callsPerSec, get('nest-tcp', 'echo100')?.callsPerSec),
-      erps_over_nestTcp_callsPerSec_echo1: ratio(get('erps', 'echo1')?.callsPerSec, get('nest-tcp', 'echo1')?.callsPerSec),
-      erps_over_nestTcp_p99_echo100: ratio(get('erps', 'echo100')?.p99Ms, get('nest-tcp', 'echo100')?.p99Ms),
-      erps_over_raw_callsPerSec_echo100: ratio(get('erps', 'echo100')?.callsPerSec, get('raw', 'echo100')?.callsPerSec),
-      erps_over_raw_bytesPerSec_mib4: ratio(get('erps', 'mib4')?.bytesPerSec, get('raw', 'mib4')?.bytesPerSec),
-      // Informational, no target: less noisy than calls/s on a shared machine.
-      erps_over_nestTcp_serverCpuPerCall_echo100: ratio(get('erps', 'echo100')?.serverCpuUsPerCall, get('nest-tcp', 'echo100')?.serverCpuUsPerCall),
-      erpsOtel_over_erps_callsPerSec_echo100: ratio(get('erps-otel', 'echo100')?.callsPerSec, get('erps', 'echo100')?.callsPerSec),
-      erpsOtel_over_erps_serverCpuPerCall_echo100: ratio(get('erps-otel', 'echo100')?.serverCpuUsPerCall, get('erps', 'echo100')?.serverCpuUsPerCall),
-    },
-    targets: {
-      erps_over_nestTcp_callsPerSec_echo100: '>=3',
-      erps_over_nestTcp_callsPerSec_echo1: '>=1.3',
-      erps_over_nestTcp_p99_echo100: '<=0.5',
-      erps_over_raw_callsPerSec_echo100: '>=0.25',
-      erps_over_raw_bytesPerSec_mib4: '>=0.7',
-    },
+    ratios,
+    targets,
+    // Per target: whether this run met it (null: a system or workload it needs was not run, or failed).
+    met: Object.fromEntries(Object.entries(targets).map(([name, target]) => [name, meets(ratios[name] ?? null, target)])),
     absolute: Object.fromEntries(
       Object.entries(summary).map(([system, workloads]) => [
         system,
@@ -564,6 +584,23 @@ async function compare(options: Options, env: Env): Promise<void> {
   };
   console.log(JSON.stringify(json));
   if (failures.length > 0) process.exitCode = 1;
+}
+
+/** Whether `value` meets a target written as ">=x", "<=x", ">x" or "<x"; null without a value. */
+function meets(value: number | null, target: string): boolean | null {
+  const match = /^(>=|<=|>|<)\s*([0-9.]+)$/.exec(target);
+  if (value === null || match === null) return null;
+  const bound = Number(match[2]);
+  switch (match[1]) {
+    case '>=':
+      return value >= bound;
+    case '<=':
+      return value <= bound;
+    case '>':
+      return value > bound;
+    default:
+      return value < bound;
+  }
 }
 
 // ---- idle -----------------------------------------------------------------------------------------
