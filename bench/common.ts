@@ -76,6 +76,8 @@ export interface ServerArgs {
   delayMs?: number;
   /** With delayMs: at most this many calls delayed at a time, the rest wait their turn (0: no limit). */
   delayConcurrency?: number;
+  /** `--mode scale`: run the server under node:cluster with this many workers sharing the port (0 or absent: no cluster). */
+  workers?: number;
 }
 
 /** What a client process is told on its command line (JSON in argv[2]). */
@@ -117,6 +119,8 @@ export interface ServerStats {
   connections?: number;
   /** erps only: calls the daemon still tracks, read from private fields (no public accessor); undefined if unreadable. */
   privateActiveCalls?: number;
+  /** `--mode scale`: each cluster worker's own figures (the totals above add the primary's CPU and RSS). */
+  workers?: Array<{ pid: number; echoCalls: number; connections?: number; cpuUserUs: number; cpuSystemUs: number; rssBytes: number }>;
 }
 export type ServerMessage = { type: 'ready'; port: number } | { type: 'failed'; error: string } | { type: 'reply'; id: number; stats?: ServerStats; error?: string };
 

@@ -2,8 +2,13 @@
  * One benchmark server, in its own process (forked by bench/main.ts). argv[2] is a JSON ServerArgs.
  * Tells the parent { type: 'ready', port } over IPC, answers 'stats' (RSS, cast count) and 'stop', and
  * exits by itself when the parent goes away.
+ *
+ * With `workers` > 0 (`--mode scale`) this process is a node:cluster primary: it forks that many workers, each
+ * running the server on port 0 (which the primary shares among them: one port), says 'ready' once all listen, and
+ * answers 'stats' with the sum over the workers plus its own CPU and RSS, each worker's figures in `workers`.
  */
 import 'reflect-metadata';
+import cluster, { Worker } from 'node:cluster';
 import { readFileSync } from 'node:fs';
 import type * as tls from 'node:tls';
 import { Controller, INestMicroservice, Module } from '@nestjs/common';
@@ -25,6 +30,7 @@ import {
   ServerArgs,
   ServerMessage,
   ServerRequest,
+  ServerStats,
   smallObject,
   writeProto,
 } from './common.js';
@@ -242,6 +248,7 @@ function subjectBroadcaster<T extends Drainable>(streams: Iterable<T>, full: (st
 
 async function main(): Promise<void> {
   const args = JSON.parse(process.argv[2] ?? '{}') as ServerArgs;
+  if (cluster.isPrimary && (args.workers ?? 0) > 0) return runPrimary(args);
   const ca = readFileSync(args.tls.caFile);
   const cert = readFileSync(args.tls.certFile);
   const key = readFileSync(args.tls.keyFile);
@@ -359,6 +366,113 @@ async function main(): Promise<void> {
   });
   process.on('disconnect', () => void stop());
   send({ type: 'ready', port });
+}
+
+// ---- node:cluster primary (`--mode scale`) ----------------------------------------------------------
+
+async function runPrimary(args: ServerArgs): Promise<void> {
+  // The workers run this script with the same arguments, minus `workers`; each listens on port 0, which the
+  // primary turns into one shared port (round-robin hand-off of connections on Linux).
+  cluster.setupPrimary({ args: [JSON.stringify({ ...args, workers: 0 })], silent: false });
+  const workers: Worker[] = [];
+  const waiting = new Map<number, { resolve(msg: ServerMessage): void; timer: NodeJS.Timeout }>();
+  let nextId = 1;
+  let stopping = false;
+  const killAll = (): void => {
+    for (const worker of workers) if (!worker.isDead()) worker.process.kill('SIGKILL');
+  };
+  const ask = (worker: Worker, body: { cmd: 'stats'; gc?: boolean }): Promise<ServerMessage> =>
+    new Promise((resolve, reject) => {
+      const id = nextId++;
+      const timer = setTimeout(() => {
+        waiting.delete(id);
+        reject(new Error(`worker ${worker.id}: no stats after 10 s`));
+      }, 10_000);
+      waiting.set(id, { resolve, timer });
+      worker.send({ ...body, id });
+    });
+  const fork = (): Promise<number> =>
+    new Promise((resolve, reject) => {
+      const worker = cluster.fork();
+      workers.push(worker);
+      worker.on('message', (msg: ServerMessage) => {
+        if (msg.type === 'ready') resolve(msg.port);
+        else if (msg.type === 'failed') reject(new Error(`worker ${worker.id}: ${msg.error}`));
+        else if (msg.type === 'reply') {
+          const waiter = waiting.get(msg.id);
+          if (waiter === undefined) return;
+          waiting.delete(msg.id);
+          clearTimeout(waiter.timer);
+          waiter.resolve(msg);
+        }
+      });
+      worker.once('exit', (code, signal) => {
+        reject(new Error(`worker ${worker.id} exited (${String(code ?? signal)})`));
+        if (!stopping) console.error(`bench: cluster worker ${worker.id} exited (code ${String(code)}, signal ${String(signal)})`);
+      });
+    });
+  process.on('disconnect', () => {
+    killAll();
+    process.exit(0);
+  });
+  try {
+    const ports: number[] = [];
+    for (let i = 0; i < (args.workers ?? 0); i++) ports.push(await fork());
+    if (new Set(ports).size !== 1) throw new Error(`the workers listen on different ports: ${ports.join(', ')}`);
+
+    process.on('message', (request: ServerRequest) => {
+      if (request.cmd === 'stop') {
+        stopping = true;
+        send({ type: 'reply', id: request.id });
+        for (const worker of workers) if (!worker.isDead()) worker.send({ cmd: 'stop', id: 0 });
+        const hard = setTimeout(() => {
+          killAll();
+          process.exit(0);
+        }, 3000);
+        hard.unref();
+        void Promise.all(workers.map((w) => (w.isDead() ? undefined : new Promise((resolve) => w.once('exit', resolve))))).then(() => process.exit(0));
+        return;
+      }
+      Promise.all(workers.map((worker) => ask(worker, { cmd: 'stats', gc: request.gc }))).then(
+        (replies) => {
+          const each = replies.map((reply, i) => {
+            if (reply.type !== 'reply' || reply.stats === undefined) throw new Error(`worker ${workers[i]!.id}: no stats`);
+            return { pid: workers[i]!.process.pid ?? 0, ...reply.stats };
+          });
+          const memory = process.memoryUsage();
+          const cpu = process.cpuUsage();
+          const sum = (pick: (s: ServerStats) => number | undefined): number => each.reduce((total, s) => total + (pick(s) ?? 0), 0);
+          send({
+            type: 'reply',
+            id: request.id,
+            stats: {
+              rssBytes: memory.rss + sum((s) => s.rssBytes),
+              heapUsedBytes: memory.heapUsed + sum((s) => s.heapUsedBytes),
+              casts: sum((s) => s.casts),
+              echoCalls: sum((s) => s.echoCalls),
+              cpuUserUs: cpu.user + sum((s) => s.cpuUserUs),
+              cpuSystemUs: cpu.system + sum((s) => s.cpuSystemUs),
+              connections: sum((s) => s.connections),
+              privateActiveCalls: sum((s) => s.privateActiveCalls),
+              workers: each.map((s) => ({
+                pid: s.pid,
+                echoCalls: s.echoCalls,
+                connections: s.connections,
+                cpuUserUs: s.cpuUserUs,
+                cpuSystemUs: s.cpuSystemUs,
+                rssBytes: s.rssBytes,
+              })),
+            },
+          });
+        },
+        (err: unknown) => send({ type: 'reply', id: request.id, error: describe(err) }),
+      );
+    });
+    send({ type: 'ready', port: ports[0]! });
+  } catch (err) {
+    killAll();
+    throw err;
+  }
 }
 
 main().catch((err: unknown) => {
