@@ -581,8 +581,9 @@ async function runSoak(driver: Driver & { client: ErpsClient }, total: number, i
 
 // ---- process plumbing -----------------------------------------------------------------------------
 
+/** To the parent, while it is there (a reply finishing after the parent went away is dropped, not thrown). */
 function send(message: ClientMessage): void {
-  process.send?.(message);
+  if (process.connected) process.send?.(message);
 }
 
 async function main(): Promise<void> {

@@ -211,8 +211,9 @@ function activeCalls(server: ErpsServer | undefined): number | undefined {
   return server?.stats().inFlight;
 }
 
+/** To the parent, while it is there (a reply finishing after the parent went away is dropped, not thrown). */
 function send(message: ServerMessage): void {
-  process.send?.(message);
+  if (process.connected) process.send?.(message);
 }
 
 /** erps: ErpsServer.broadcast() of the ~64-byte object; backpressure from stats().maxWriteBufferedBytes, polled. */
