@@ -267,6 +267,7 @@ async function main(): Promise<void> {
       counters.delayConcurrency = args.delayConcurrency ?? 0;
       erps = new ErpsServer({ host: '127.0.0.1', port: 0, tls: args.tls, identifier: 'bench', versions: '^1.0.0' });
       app = await NestFactory.createMicroservice(EchoModule, { strategy: erps, logger: false });
+      erps.enableDirectDispatch(app);
       await app.listen();
       port = erps.address().port;
       broadcaster = erpsBroadcaster(erps);

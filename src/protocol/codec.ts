@@ -1,4 +1,4 @@
-import { Packr } from 'msgpackr';
+import { Packr, Unpackr } from 'msgpackr';
 import { ErpsCodecError, describeError } from '../errors/index.js';
 import { boxMaps, containsMap } from './msgpack-maps.js';
 import { EMPTY } from './frame.js';
@@ -23,9 +23,22 @@ export interface PayloadCodec {
  * assigns a `__proto__` key as a prototype, which keeps decoding safe; createCodec scans every payload against the
  * decode budget (decode-budget.ts) before msgpackr sees it.
  */
+// structuredClone off: the id/pointer extensions would let a few bytes build cycles and shared-reference bombs.
+const MSGPACK_OPTIONS = { useRecords: false, mapsAsObjects: true, moreTypes: true, structuredClone: false } as const;
+
+/**
+ * Payloads up to this size are decoded from a copy at the start of one shared scratch buffer: msgpackr caches its
+ * DataView on the buffer it reads (a fresh view per payload costs a DataView and a new property every time) and
+ * takes its small-message fast paths by the end offset, which a payload at offset 0 of its own buffer gets.
+ * Decoding is synchronous and never re-enters, so one buffer serves every connection; `copyBuffers` makes the
+ * binary values it returns copies, never views of the scratch.
+ */
+const SCRATCH_BYTES = 2048;
+let scratch: Buffer | undefined;
+const scratchUnpackr = new Unpackr({ ...MSGPACK_OPTIONS, copyBuffers: true });
+
 function createMsgpackCodec(): PayloadCodec {
-  // structuredClone off: the id/pointer extensions would let a few bytes build cycles and shared-reference bombs.
-  const packr = new Packr({ useRecords: false, mapsAsObjects: true, moreTypes: true, structuredClone: false });
+  const packr = new Packr(MSGPACK_OPTIONS);
   return {
     name: 'msgpack',
     id: 0,
@@ -39,6 +52,12 @@ function createMsgpackCodec(): PayloadCodec {
     decode(bytes, start = 0, end = bytes.length): unknown {
       if (end <= start) return undefined;
       try {
+        const length = end - start;
+        if (length <= SCRATCH_BYTES) {
+          const into = (scratch ??= Buffer.allocUnsafeSlow(SCRATCH_BYTES));
+          bytes.copy(into, 0, start, end);
+          return scratchUnpackr.unpack(into, length);
+        }
         // A view of just the payload, not unpack(bytes, { start, end }): msgpackr picks its fast paths for small
         // messages (JS strings, its key cache) by the end offset, which inside a large read chunk is never small.
         return packr.unpack(start === 0 && end === bytes.length ? bytes : bytes.subarray(start, end));

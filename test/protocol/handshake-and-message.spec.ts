@@ -109,4 +109,19 @@ describe('codecs', () => {
     expect(Object.getPrototypeOf(decoded)).toBe(Object.prototype);
     expect(() => codec.decode(Buffer.from([0xc1, 0xff, 0x00]))).toThrow(ErpsCodecError);
   });
+
+  it('msgpack: binary values of small payloads are copies, not views of what it decodes from', () => {
+    const codec = createCodec('msgpack');
+    const first = codec.encode({ blob: Buffer.from('first-bytes'), list: [Buffer.from([1, 2])] });
+    const second = codec.encode({ blob: Buffer.from('other-bytes'), list: [Buffer.from([9, 9])] });
+    // Both small enough for the shared scratch buffer, decoded from inside larger buffers as frames are.
+    const chunk = Buffer.concat([Buffer.alloc(7), first, Buffer.alloc(3), second]);
+    const a = codec.decode(chunk, 7, 7 + first.length) as { blob: Buffer; list: Buffer[] };
+    const b = codec.decode(chunk, 10 + first.length, chunk.length) as { blob: Buffer; list: Buffer[] };
+    chunk.fill(0);
+    expect(Buffer.from(a.blob).toString()).toBe('first-bytes');
+    expect([...a.list[0]!]).toEqual([1, 2]);
+    expect(Buffer.from(b.blob).toString()).toBe('other-bytes');
+    expect([...b.list[0]!]).toEqual([9, 9]);
+  });
 });
