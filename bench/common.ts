@@ -16,7 +16,7 @@ export type WorkloadName = (typeof WORKLOADS)[number];
 
 /**
  * What `npm run bench` runs without --workloads. `stream` and `broadcast` are opt-in: with them the default run
- * (5 systems × 3 runs) would take about 11 minutes instead of 7.
+ * (5 systems × 3 runs) would take about 12 minutes instead of 7.
  */
 export const DEFAULT_WORKLOADS: readonly WorkloadName[] = ['echo1', 'echo100', 'mib4', 'cast'];
 

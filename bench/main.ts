@@ -7,7 +7,7 @@
  *     [--workers 1,2] [--inflight 100,200] [--connections 2]
  *
  * Workloads of `--mode compare` (default: echo1, echo100, mib4, cast; `stream` and `broadcast` only when named in
- * --workloads, since with them the default run would take about 11 minutes instead of 7):
+ * --workloads, since with them the default run would take about 12 minutes instead of 7):
  * - `stream` (issue 16): one call answered with 10,000 values, each the ~64-byte object (erps and nest-tcp: a
  *   @MessagePattern returning an Observable, consumed through client.send(); nest-grpc: a server-streaming rpc
  *   `Stream`, @GrpcMethod returning an Observable, consumed with raw @grpc/grpc-js; raw: 10,000 ITEM frames and an
