@@ -1060,6 +1060,7 @@ async function scale(options: Options, env: Env): Promise<void> {
   const ratio = (a: number | undefined, b: number | undefined): number | null =>
     a === undefined || b === undefined || !Number.isFinite(a) || !Number.isFinite(b) || b === 0 ? null : Number((a / b).toFixed(3));
   const camel = (system: SystemName): string => system.replace(/-(\w)/g, (_, c: string) => c.toUpperCase());
+  const workersKey = (n: number): string => (n === 1 ? '1worker' : `${n}workers`);
   const ratios: Record<string, number | null> = {};
   if (most !== fewest) {
     lines.push('', `| system | in flight | calls/s, ${most} workers / ${fewest} | server CPU per call, ${most} workers / ${fewest} |`, '|---|---:|---:|---:|');
@@ -1069,14 +1070,14 @@ async function scale(options: Options, env: Env): Promise<void> {
         const b = summary.get(key(system, fewest, inflight));
         const calls = ratio(a?.callsPerSec, b?.callsPerSec);
         const cpu = ratio(a?.serverCpuUsPerCall, b?.serverCpuUsPerCall);
-        ratios[`${camel(system)}_${most}workers_over_${fewest}worker_callsPerSec_inflight${inflight}`] = calls;
-        ratios[`${camel(system)}_${most}workers_over_${fewest}worker_serverCpuPerCall_inflight${inflight}`] = cpu;
+        ratios[`${camel(system)}_${workersKey(most)}_over_${workersKey(fewest)}_callsPerSec_inflight${inflight}`] = calls;
+        ratios[`${camel(system)}_${workersKey(most)}_over_${workersKey(fewest)}_serverCpuPerCall_inflight${inflight}`] = cpu;
         lines.push(`| ${system} | ${inflight} | ${fmt(calls ?? NaN, 2)} | ${fmt(cpu ?? NaN, 2)} |`);
       }
     }
-    for (const inflight of options.inflight) {
+    for (const inflight of options.systems.includes('erps') && options.systems.includes('nest-tcp') ? options.inflight : []) {
       for (const workers of options.workers) {
-        ratios[`erps_over_nestTcp_callsPerSec_${workers}workers_inflight${inflight}`] = ratio(
+        ratios[`erps_over_nestTcp_callsPerSec_${workersKey(workers)}_inflight${inflight}`] = ratio(
           summary.get(key('erps', workers, inflight))?.callsPerSec,
           summary.get(key('nest-tcp', workers, inflight))?.callsPerSec,
         );
