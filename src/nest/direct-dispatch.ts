@@ -2,12 +2,13 @@ import { isObservable, Observable } from 'rxjs';
 import { catchError } from 'rxjs/operators';
 
 /**
- * Direct dispatch: a handler that no guard, pipe, interceptor, exception filter, custom parameter decorator or
- * pre-request hook applies to is called straight, without Nest's per-call pipeline (an async wrapper per stage,
- * Promise.all over the parameters, an exceptions handler around it all). What applies is read once per handler
- * from Nest's own context creators and metadata, given the application's container; anything this file does not
- * recognise keeps the handler on Nest's path. Errors still go through the exceptions handler Nest itself builds
- * for that method, so a caller sees exactly what it saw before.
+ * Direct dispatch: a handler that no guard, pipe, interceptor, custom parameter decorator or pre-request hook applies
+ * to is called straight, without Nest's per-call pipeline (an async wrapper per stage, Promise.all over the
+ * parameters). What applies is read once per handler from Nest's own context creators and metadata, given the
+ * application's container; anything this file does not recognise keeps the handler on Nest's path. Exception
+ * filters do not stand in the way: they act only on a failure, and a failure goes through the very exceptions
+ * handler Nest builds for that method (its filters, with the same arguments host), so a caller sees exactly what it
+ * saw before.
  */
 
 /** How a pattern is dispatched, and why not directly (`ErpsServer.dispatchPlan()`). */
@@ -74,6 +75,7 @@ interface ExceptionsHandlerLike {
 
 interface NestPieces {
   enhancers: Array<{ kind: string; article: string; count(instance: object, callback: Method, moduleKey: string): number }>;
+  filterCount(instance: object, callback: Method, moduleKey: string): number;
   exceptionsHandler(instance: object, callback: Method, moduleKey: string): ExceptionsHandlerLike;
   hostFor(args: unknown[]): unknown;
   methodNames(prototype: object): string[];
@@ -202,7 +204,8 @@ function directHandler(definition: Definition, nest: NestPieces, reportUnhandled
   const exceptions = nest.exceptionsHandler(instance, method, definition.moduleKey);
   const params = paramArgs(definition);
   const argsLength = Math.max(0, ...params.map((p) => p.index + 1));
-  const usesContext = params.some((p) => p.type === PARAM_CONTEXT);
+  // An exception filter may read the context from its host: build it for every call then, as Nest does.
+  const usesContext = params.some((p) => p.type === PARAM_CONTEXT) || nest.filterCount(instance, method, definition.moduleKey) > 0;
   const fail = (err: unknown, data: unknown, ctx: unknown): Observable<unknown> => exceptions.handle(err, nest.hostFor([data, ctx]), reportUnhandled);
   const call = argumentsCall(instance, method, params, argsLength);
   const handler = ((data: unknown, ctx: unknown): unknown => {
@@ -281,15 +284,11 @@ function loadNestPieces(container: ContainerLike): NestPieces {
       { kind: 'guard', article: 'a', count: (i, c, m) => guards.create(i, c, m).length },
       { kind: 'interceptor', article: 'an', count: (i, c, m) => interceptors.create(i, c, m).length },
       { kind: 'pipe', article: 'a', count: (i, c, m) => pipes.create(i, c, m).length },
-      {
-        kind: 'exception filter',
-        article: 'an',
-        count: (i, c, m) => {
-          filters.moduleContext = m;
-          return filters.createContext(i, c, EXCEPTION_FILTERS_METADATA).length;
-        },
-      },
     ],
+    filterCount: (i, c, m) => {
+      filters.moduleContext = m;
+      return filters.createContext(i, c, EXCEPTION_FILTERS_METADATA).length;
+    },
     exceptionsHandler: (i, c, m) => filters.create(i, c, m),
     hostFor: (args) => {
       const host = new ExecutionContextHost(args);

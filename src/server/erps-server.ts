@@ -87,9 +87,9 @@ export class ErpsServer extends Server<ErpsServerEvents, ErpsServerStatus> imple
   }
 
   /**
-   * Lets handlers that no guard, pipe, interceptor, exception filter, custom parameter decorator, pre-request hook
-   * or processing hook applies to (method, controller or global) be called directly, without Nest's per-call
-   * pipeline. `app` is the application this server belongs to (the microservice from
+   * Lets handlers that no guard, pipe, interceptor, custom parameter decorator, pre-request hook or processing
+   * hook applies to (method, controller or global) be called directly, without Nest's per-call pipeline. Exception
+   * filters still apply: a failure goes through the exceptions handler Nest builds for the method. `app` is the application this server belongs to (the microservice from
    * `NestFactory.createMicroservice`, the hybrid app, or a TestingModule); what applies to each handler is read from
    * it once, at listen() (or now, if already listening). Every other handler goes through Nest as before; see
    * `dispatchPlan()` for which and why.
