@@ -3,10 +3,11 @@ import type { Duplex } from 'node:stream';
 import { ErpsConnection, ConnectionOptions } from '../connection/connection.js';
 import { ErpsHeadersError, ErpsProtocolError, describeError, errorReply } from '../errors/index.js';
 import { createCodec, PayloadCodec } from '../protocol/codec.js';
+import { OutgoingPush } from './outgoing-push.js';
 import { Frame, FrameType, PartialFrameBudget } from '../protocol/frame.js';
 import { checkHello, decodeHello, encodeReject, encodeWelcome, HandshakePolicy, Reject, RejectCode, WIRE_VERSION } from '../protocol/handshake.js';
-import { decodeMessageBody, encodeMessagePrefix, MessageBody, PatternCache } from '../protocol/message.js';
-import { decodePayload, payloadBytes, payloadFlags } from '../protocol/payload.js';
+import { decodeMessageBody, MessageBody, PatternCache } from '../protocol/message.js';
+import { decodePayload } from '../protocol/payload.js';
 import { splitMeta, SplitMeta } from '../protocol/headers.js';
 import { ErpsHealthStatus, HEALTH_PATTERN, healthRequestService } from '../protocol/health.js';
 import { algorithmFromFeatures, COMPRESSION_FEATURES, FrameCompressor } from '../connection/compression.js';
@@ -117,8 +118,13 @@ export class ServerSession implements ErpsPushChannel {
    * keep up with what is sent to it (more than maxWriteBufferBytes unread): the push is skipped, not queued.
    */
   push(pattern: string, data: unknown): boolean {
+    return this.pushMessage(new OutgoingPush(pattern, data));
+  }
+
+  /** Sends a PUSH built once for many connections (broadcast). */
+  pushMessage(message: OutgoingPush): boolean {
     if (this.codec === undefined || this.state === 'closed' || this.connection.closed || this.connection.congested) return false;
-    this.connection.sendFrame(FrameType.PUSH, payloadFlags(data), 0, encodeMessagePrefix(Buffer.from(pattern, 'utf8'), null), payloadBytes(this.codec, data));
+    this.connection.sendFrame(FrameType.PUSH, message.flags, 0, message.prefix, message.payloadFor(this.codec));
     return true;
   }
 
