@@ -8,9 +8,12 @@ import { performance } from 'node:perf_hooks';
 import { ClientProxy, ClientProxyFactory, Transport } from '@nestjs/microservices';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
-import { lastValueFrom } from 'rxjs';
+import { lastValueFrom, Observable, Subscription } from 'rxjs';
 import { ErpsClient, ErpsClientOptions } from 'nestjs-erps';
 import {
+  BROADCAST_CLIENTS,
+  BROADCAST_PATTERN,
+  BroadcastCounts,
   ClientArgs,
   ClientMessage,
   ClientRequest,
@@ -21,13 +24,15 @@ import {
   PROTO_LOADER_OPTIONS,
   smallObject,
   SoakResult,
+  STREAM_VALUES,
+  STREAMS_IN_FLIGHT,
   WORKLOAD_SPECS,
   WorkloadName,
   WorkloadResult,
   withTimeout,
   writeProto,
 } from './common.js';
-import { frame, RAW_CALL, RAW_CAST, RAW_COUNT, RawClient } from './raw.js';
+import { frame, RAW_CALL, RAW_CAST, RAW_COUNT, RAW_RUN, RAW_STREAM, RAW_SUBSCRIBE, RawClient } from './raw.js';
 import { enableOtel } from './otel-setup.js';
 
 type PayloadKind = 'small' | 'mib';
@@ -41,7 +46,32 @@ interface Driver {
   check(kind: PayloadKind, reply: unknown): boolean;
   /** Sends one-way casts for `durationMs`; resolves once the server acknowledged every one. */
   castFor(durationMs: number): Promise<{ sent: number; elapsedMs: number }>;
+  /** `stream`: one call answered with `count` values; resolves with how many arrived. */
+  stream(count: number): Promise<number>;
+  /**
+   * `broadcast`: opens `clients` - 1 more connections and makes each connection, this driver's own included, a
+   * subscriber that calls `onMessage` for each message the server broadcasts. Done before 'ready', outside the
+   * measured span.
+   */
+  subscribe(clients: number, onMessage: () => void): Promise<void>;
+  /** `broadcast`: one round on the server (asked over this driver's own connection); resolves when the server is done. */
+  runBroadcast(durationMs: number, subscribers: number): Promise<RoundResult>;
   close(): Promise<void>;
+}
+
+/** What the server says of one broadcast round. */
+interface RoundResult {
+  sent: number;
+  waits: number;
+  skipped: number;
+}
+
+/** Counts the values of a (streamed) reply; resolves with the count once it completes. */
+function countValues(source: Observable<unknown>): Promise<number> {
+  return new Promise((resolve, reject) => {
+    let n = 0;
+    source.subscribe({ next: () => void n++, error: reject, complete: () => resolve(n) });
+  });
 }
 
 const CAST_BATCH = 512;
@@ -101,9 +131,12 @@ function endpointsOf(client: ErpsClient): unknown[] | undefined {
 }
 
 function erpsDriver(args: ClientArgs): Driver & { client: ErpsClient } {
-  const client = new ErpsClient(erpsClientOptions(args));
+  const options: ErpsClientOptions = { ...erpsClientOptions(args), ...(args.connections === undefined ? {} : { connectionsPerEndpoint: args.connections }) };
+  const client = new ErpsClient(options);
   const small = smallObject();
   const mib = Buffer.alloc(MIB, 7);
+  const subscribers: ErpsClient[] = [];
+  const subscriptions: Subscription[] = [];
   return {
     client,
     connect: () => client.connect(),
@@ -116,29 +149,47 @@ function erpsDriver(args: ClientArgs): Driver & { client: ErpsClient } {
         () => lastValueFrom(client.send<number>('casts', 0)),
         durationMs,
       ),
-    close: () => client.close(),
+    stream: (count) => countValues(client.send('stream', count)),
+    subscribe: async (clients, onMessage) => {
+      subscriptions.push(client.pushes(BROADCAST_PATTERN).subscribe(onMessage));
+      for (let i = 1; i < clients; i++) {
+        const subscriber = new ErpsClient(options);
+        subscribers.push(subscriber);
+        subscriptions.push(subscriber.pushes(BROADCAST_PATTERN).subscribe(onMessage));
+      }
+      await Promise.all(subscribers.map((subscriber) => subscriber.connect()));
+    },
+    runBroadcast: (durationMs, count) => lastValueFrom(client.send<RoundResult>('broadcast-run', { durationMs, subscribers: count }, { timeoutMs: durationMs + 60_000 })),
+    close: async () => {
+      for (const subscription of subscriptions) subscription.unsubscribe();
+      await Promise.all([client, ...subscribers].map((c) => c.close()));
+    },
   };
 }
 
 function nestTcpDriver(args: ClientArgs): Driver {
-  const client: ClientProxy = ClientProxyFactory.create({
-    transport: Transport.TCP,
-    options: {
-      host: '127.0.0.1',
-      port: args.port,
-      tlsOptions: { ca: readFileSync(args.tls.caFile), cert: readFileSync(args.tls.certFile), key: readFileSync(args.tls.keyFile) },
-    },
-  });
+  const tlsOptions = { ca: readFileSync(args.tls.caFile), cert: readFileSync(args.tls.certFile), key: readFileSync(args.tls.keyFile) };
+  const create = (): ClientProxy => ClientProxyFactory.create({ transport: Transport.TCP, options: { host: '127.0.0.1', port: args.port, tlsOptions } });
+  const client = create();
   const small = smallObject();
+  // Nest TCP reports "connected" before the TLS handshake: one call proves the link.
+  const open = async (proxy: ClientProxy): Promise<void> => {
+    await proxy.connect();
+    await lastValueFrom(proxy.send('echo', small));
+  };
+  // `--mode scale`: one connection per ClientProxy, so that many proxies, the calls spread over them in turn.
+  const proxies = [client, ...Array.from({ length: Math.max(0, (args.connections ?? 1) - 1) }, create)];
+  let next = 0;
+  const pick = (): ClientProxy => (proxies.length === 1 ? client : proxies[next++ % proxies.length]!);
+  const subscribers: ClientProxy[] = [];
+  const subscriptions: Subscription[] = [];
   // Nest TCP is JSON only (a Buffer would travel as { type, data: [...] }): 1 MiB of ASCII text instead.
   const mib = { blob: 'x'.repeat(MIB) };
   return {
     connect: async () => {
-      await client.connect();
-      // Nest TCP reports "connected" before the TLS handshake: one call proves the link.
-      await lastValueFrom(client.send('echo', small));
+      await Promise.all(proxies.map(open));
     },
-    echo: (kind) => lastValueFrom(client.send('echo', kind === 'small' ? small : mib)),
+    echo: (kind) => lastValueFrom(pick().send('echo', kind === 'small' ? small : mib)),
     check: (kind, reply) => (kind === 'small' ? (reply as typeof small).name === small.name : (reply as typeof mib).blob?.length === MIB),
     castFor: (durationMs) =>
       castWithBarriers(
@@ -147,9 +198,18 @@ function nestTcpDriver(args: ClientArgs): Driver {
         () => lastValueFrom(client.send<number>('casts', 0)),
         durationMs,
       ),
+    stream: (count) => countValues(client.send('stream', count)),
+    subscribe: async (clients, onMessage) => {
+      for (let i = 1; i < clients; i++) subscribers.push(create());
+      await Promise.all(subscribers.map(open));
+      // One streamed call per client, open until the client closes: its values are the broadcast.
+      for (const proxy of [client, ...subscribers]) subscriptions.push(proxy.send('subscribe', 0).subscribe({ next: onMessage, error: () => undefined }));
+    },
+    runBroadcast: (durationMs, count) => lastValueFrom(client.send<RoundResult>('broadcast-run', { durationMs, subscribers: count })),
     close: async () => {
+      for (const subscription of subscriptions) subscription.unsubscribe();
       // ClientProxy.close() is typed `any`.
-      await client.close();
+      for (const proxy of [...proxies, ...subscribers]) await proxy.close();
     },
   };
 }
@@ -165,6 +225,9 @@ interface GrpcItem {
 type BenchClient = grpc.Client & {
   Echo(item: GrpcItem, callback: (err: grpc.ServiceError | null, reply?: GrpcItem) => void): grpc.ClientUnaryCall;
   Cast(callback: (err: grpc.ServiceError | null, reply?: { count: number }) => void): grpc.ClientWritableStream<GrpcItem>;
+  Stream(item: GrpcItem): grpc.ClientReadableStream<GrpcItem>;
+  Subscribe(item: GrpcItem): grpc.ClientReadableStream<GrpcItem>;
+  Broadcast(run: { durationMs: number; subscribers: number }, callback: (err: grpc.ServiceError | null, reply?: { sent?: number; waits?: number }) => void): grpc.ClientUnaryCall;
 };
 
 /** Raw @grpc/grpc-js client (not ClientGrpc) against Nest's gRPC server. */
@@ -172,18 +235,22 @@ function grpcDriver(args: ClientArgs): Driver {
   const definition = protoLoader.loadSync(writeProto(args.workDir), PROTO_LOADER_OPTIONS);
   const loaded = grpc.loadPackageDefinition(definition) as unknown as { bench: { Bench: new (address: string, credentials: grpc.ChannelCredentials, options?: object) => BenchClient } };
   const credentials = grpc.credentials.createSsl(readFileSync(args.tls.caFile), readFileSync(args.tls.keyFile), readFileSync(args.tls.certFile));
-  const client = new loaded.bench.Bench(`127.0.0.1:${args.port}`, credentials, {
+  const channelOptions = {
     'grpc.max_receive_message_length': 8 * MIB,
     'grpc.max_send_message_length': 8 * MIB,
     // The dev server certificate names localhost (and 127.0.0.1); SNI with an IP address is deprecated in Node.
     'grpc.ssl_target_name_override': 'localhost',
-  });
+  };
+  const client = new loaded.bench.Bench(`127.0.0.1:${args.port}`, credentials, channelOptions);
+  const ready = (c: BenchClient): Promise<void> => new Promise<void>((resolve, reject) => c.waitForReady(Date.now() + 10_000, (err) => (err ? reject(err) : resolve())));
+  const subscribers: BenchClient[] = [];
+  const calls: grpc.ClientReadableStream<GrpcItem>[] = [];
   const small: GrpcItem = smallObject();
   const mib: GrpcItem = { blob: Buffer.alloc(MIB, 7) };
   const echo = (item: GrpcItem): Promise<GrpcItem> => new Promise((resolve, reject) => client.Echo(item, (err, reply) => (err ? reject(err) : resolve(reply ?? {}))));
   return {
     connect: async () => {
-      await new Promise<void>((resolve, reject) => client.waitForReady(Date.now() + 10_000, (err) => (err ? reject(err) : resolve())));
+      await ready(client);
       await echo(small);
     },
     echo: (kind) => echo(kind === 'small' ? small : mib),
@@ -213,24 +280,55 @@ function grpcDriver(args: ClientArgs): Driver {
       if (count !== sent) throw new Error(`gRPC server acknowledged ${count} of ${sent} casts`);
       return { sent, elapsedMs: performance.now() - t0 };
     },
-    close: async () => client.close(),
+    stream: (count) =>
+      new Promise((resolve, reject) => {
+        let n = 0;
+        const call = client.Stream({ id: count });
+        call.on('data', () => void n++);
+        call.on('error', reject);
+        call.on('end', () => resolve(n));
+      }),
+    subscribe: async (clients, onMessage) => {
+      // grpc-js shares one connection among clients of the same target and options (the global subchannel pool):
+      // a local pool per client gives each its own connection, as every other system has.
+      for (let i = 1; i < clients; i++) subscribers.push(new loaded.bench.Bench(`127.0.0.1:${args.port}`, credentials, { ...channelOptions, 'grpc.use_local_subchannel_pool': 1 }));
+      await Promise.all(subscribers.map(ready));
+      for (const c of [client, ...subscribers]) {
+        const call = c.Subscribe({});
+        call.on('data', onMessage);
+        call.on('error', () => undefined);
+        calls.push(call);
+      }
+    },
+    runBroadcast: (durationMs, count) =>
+      new Promise((resolve, reject) =>
+        client.Broadcast({ durationMs, subscribers: count }, (err, reply) =>
+          err ? reject(err) : resolve({ sent: Number(reply?.sent ?? 0), waits: Number(reply?.waits ?? 0), skipped: 0 }),
+        ),
+      ),
+    close: async () => {
+      for (const call of calls) call.cancel();
+      for (const c of [client, ...subscribers]) c.close();
+    },
   };
 }
 
 function rawDriver(args: ClientArgs): Driver {
-  const client = new RawClient({
-    host: '127.0.0.1',
-    port: args.port,
-    ca: readFileSync(args.tls.caFile),
-    cert: readFileSync(args.tls.certFile),
-    key: readFileSync(args.tls.keyFile),
-  });
+  const tlsFiles = { ca: readFileSync(args.tls.caFile), cert: readFileSync(args.tls.certFile), key: readFileSync(args.tls.keyFile) };
+  const client = new RawClient({ host: '127.0.0.1', port: args.port, ...tlsFiles });
   const smallBody = Buffer.from(JSON.stringify(smallObject()));
   const small = frame(RAW_CALL, smallBody);
   const mib = frame(RAW_CALL, Buffer.alloc(MIB, 7));
   const cast = frame(RAW_CAST, smallBody);
   const countFrame = frame(RAW_COUNT, Buffer.alloc(0));
   const count = async (): Promise<number> => (await client.request(countFrame)).readDoubleBE(5);
+  const subscribeFrame = frame(RAW_SUBSCRIBE, Buffer.alloc(0));
+  const subscribers: RawClient[] = [];
+  const u32s = (...values: number[]): Buffer => {
+    const body = Buffer.allocUnsafe(4 * values.length);
+    values.forEach((v, i) => body.writeUInt32BE(v, 4 * i));
+    return body;
+  };
   return {
     connect: async () => {
       await client.connect();
@@ -245,7 +343,22 @@ function rawDriver(args: ClientArgs): Driver {
         count,
         durationMs,
       ),
-    close: async () => client.close(),
+    stream: (n) => client.stream(frame(RAW_STREAM, u32s(n))),
+    subscribe: async (clients, onMessage) => {
+      for (let i = 1; i < clients; i++) subscribers.push(new RawClient({ host: '127.0.0.1', port: args.port, ca: tlsFiles.ca, cert: tlsFiles.cert, key: tlsFiles.key }));
+      await Promise.all(subscribers.map((c) => c.connect()));
+      for (const c of [client, ...subscribers]) {
+        c.onPush = onMessage;
+        c.write(subscribeFrame);
+      }
+    },
+    runBroadcast: async (durationMs, n) => {
+      const reply = await client.request(frame(RAW_RUN, u32s(durationMs, n)));
+      return { sent: reply.readDoubleBE(5), waits: reply.readDoubleBE(13), skipped: 0 };
+    },
+    close: async () => {
+      for (const c of [client, ...subscribers]) c.close();
+    },
   };
 }
 
@@ -275,9 +388,16 @@ async function runEchoes(driver: Driver, kind: PayloadKind, inflight: number, du
   return { calls, elapsedMs, p50: percentile(sorted, 50), p99: percentile(sorted, 99) };
 }
 
-async function runWorkload(driver: Driver, workload: WorkloadName, durationMs: number, warmupMs: number): Promise<WorkloadResult> {
+async function runWorkload(driver: Driver, workload: WorkloadName, durationMs: number, warmupMs: number, inflight?: number): Promise<WorkloadResult> {
   const cpuStart = process.cpuUsage();
-  const result = workload === 'cast' ? await runCasts(driver, durationMs, warmupMs) : await runEchoWorkload(driver, workload, durationMs, warmupMs);
+  const result =
+    workload === 'cast'
+      ? await runCasts(driver, durationMs, warmupMs)
+      : workload === 'stream'
+        ? await runStreamWorkload(driver, durationMs, warmupMs)
+        : workload === 'broadcast'
+          ? await runBroadcastWorkload(driver, durationMs, warmupMs)
+          : await runEchoWorkload(driver, workload, durationMs, warmupMs, inflight);
   const cpu = process.cpuUsage(cpuStart);
   return { workload, ...result, cpuUserUs: cpu.user, cpuSystemUs: cpu.system };
 }
@@ -292,12 +412,13 @@ async function runCasts(driver: Driver, durationMs: number, warmupMs: number): P
   return { calls: sent, elapsedMs, callsPerSec: (sent * 1000) / elapsedMs, totalCalls: warmup.sent + sent };
 }
 
-async function runEchoWorkload(driver: Driver, workload: Exclude<WorkloadName, 'cast'>, durationMs: number, warmupMs: number): Promise<MeasuredResult> {
+async function runEchoWorkload(driver: Driver, workload: 'echo1' | 'echo100' | 'mib4', durationMs: number, warmupMs: number, inflightOverride?: number): Promise<MeasuredResult> {
   const spec = WORKLOAD_SPECS[workload];
+  const inflight = inflightOverride ?? spec.inflight;
   const probe = await driver.echo(spec.payload);
   if (!driver.check(spec.payload, probe)) throw new Error(`${workload}: the echo reply is not the payload sent`);
-  const warmup = await runEchoes(driver, spec.payload, spec.inflight, warmupMs);
-  const { calls, elapsedMs, p50, p99 } = await runEchoes(driver, spec.payload, spec.inflight, durationMs);
+  const warmup = await runEchoes(driver, spec.payload, inflight, warmupMs);
+  const { calls, elapsedMs, p50, p99 } = await runEchoes(driver, spec.payload, inflight, durationMs);
   const callsPerSec = (calls * 1000) / elapsedMs;
   return {
     calls,
@@ -308,6 +429,91 @@ async function runEchoWorkload(driver: Driver, workload: Exclude<WorkloadName, '
     p99Ms: p99,
     totalCalls: 1 + warmup.calls + calls,
   };
+}
+
+/** Streams of STREAM_VALUES values, STREAMS_IN_FLIGHT at a time, until `durationMs` have passed; latency is per whole stream. */
+async function runStreams(driver: Driver, durationMs: number): Promise<{ streams: number; values: number; elapsedMs: number; p50: number; p99: number }> {
+  let recorded = 0;
+  let streams = 0;
+  let values = 0;
+  const t0 = performance.now();
+  const deadline = t0 + durationMs;
+  const worker = async (): Promise<void> => {
+    // Bounded by the deadline (a stream started before it runs to its end).
+    while (performance.now() < deadline) {
+      const start = performance.now();
+      const n = await driver.stream(STREAM_VALUES);
+      if (n !== STREAM_VALUES) throw new Error(`stream: ${n} values arrived, not ${STREAM_VALUES}`);
+      if (recorded < LATENCY_CAPACITY) latencies[recorded++] = performance.now() - start;
+      streams++;
+      values += n;
+    }
+  };
+  await Promise.all(Array.from({ length: STREAMS_IN_FLIGHT }, worker));
+  const elapsedMs = performance.now() - t0;
+  const sorted = latencies.subarray(0, recorded).sort();
+  return { streams, values, elapsedMs, p50: percentile(sorted, 50), p99: percentile(sorted, 99) };
+}
+
+/** `stream`: calls = values; p50/p99 = the time of one whole stream; CPU per value (probe stream and warm-up included). */
+async function runStreamWorkload(driver: Driver, durationMs: number, warmupMs: number): Promise<MeasuredResult> {
+  const probe = await driver.stream(STREAM_VALUES);
+  if (probe !== STREAM_VALUES) throw new Error(`stream: the probe got ${probe} values, not ${STREAM_VALUES}`);
+  const warmup = await runStreams(driver, warmupMs);
+  const { values, elapsedMs, p50, p99 } = await runStreams(driver, durationMs);
+  return { calls: values, elapsedMs, callsPerSec: (values * 1000) / elapsedMs, p50Ms: p50, p99Ms: p99, totalCalls: probe + warmup.values + values };
+}
+
+/** Counts the broadcast messages every subscriber of this process received; `until(n)` resolves once the count reaches n. */
+const broadcastCounter = {
+  received: 0,
+  lastAt: 0,
+  target: Infinity,
+  reached: undefined as (() => void) | undefined,
+  onMessage(): void {
+    broadcastCounter.received++;
+    broadcastCounter.lastAt = performance.now();
+    if (broadcastCounter.received >= broadcastCounter.target) broadcastCounter.reached?.();
+  },
+  until(target: number): Promise<void> {
+    if (this.received >= target) return Promise.resolve();
+    return new Promise((resolve) => {
+      this.target = target;
+      this.reached = () => {
+        this.target = Infinity;
+        this.reached = undefined;
+        resolve();
+      };
+    });
+  },
+};
+
+/**
+ * One broadcast round as the clients see it: asks the server for a round of `durationMs`, learns how many messages
+ * it handed to its transport, then waits (30 s at most) until the subscribers together received that many. The
+ * span runs from the request to the last message received.
+ */
+async function broadcastRound(driver: Driver, durationMs: number): Promise<BroadcastCounts & { elapsedMs: number }> {
+  const base = broadcastCounter.received;
+  const t0 = performance.now();
+  const run = await driver.runBroadcast(durationMs, BROADCAST_CLIENTS);
+  const all = broadcastCounter.until(base + run.sent);
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`broadcast: ${broadcastCounter.received - base} of ${run.sent} messages arrived within 30 s of the round's end`)), 30_000);
+  });
+  await Promise.race([all, late]).finally(() => clearTimeout(timer));
+  const received = broadcastCounter.received - base;
+  const elapsedMs = (received > 0 ? broadcastCounter.lastAt : performance.now()) - t0;
+  return { clients: BROADCAST_CLIENTS, sent: run.sent, received, skipped: run.skipped, waits: run.waits, elapsedMs };
+}
+
+/** `broadcast`: calls = messages received (summed over the clients); CPU per message received (warm-up included). */
+async function runBroadcastWorkload(driver: Driver, durationMs: number, warmupMs: number): Promise<MeasuredResult> {
+  const warmup = await broadcastRound(driver, warmupMs);
+  const round = await broadcastRound(driver, durationMs);
+  const { elapsedMs, ...counts } = round;
+  return { calls: round.received, elapsedMs, callsPerSec: (round.received * 1000) / elapsedMs, totalCalls: warmup.received + round.received, broadcast: counts };
 }
 
 // ---- idle and soak (erps only) --------------------------------------------------------------------
@@ -375,8 +581,9 @@ async function runSoak(driver: Driver & { client: ErpsClient }, total: number, i
 
 // ---- process plumbing -----------------------------------------------------------------------------
 
+/** To the parent, while it is there (a reply finishing after the parent went away is dropped, not thrown). */
 function send(message: ClientMessage): void {
-  process.send?.(message);
+  if (process.connected) process.send?.(message);
 }
 
 async function main(): Promise<void> {
@@ -405,6 +612,13 @@ async function main(): Promise<void> {
         throw new Error(`unknown system ${String(args.system)}`);
     }
     await withTimeout(driver.connect(), 15_000, `${args.system} client connect`);
+    if ((args.broadcastClients ?? 0) > 0) {
+      await withTimeout(
+        driver.subscribe(args.broadcastClients ?? 0, () => broadcastCounter.onMessage()),
+        60_000,
+        `${args.system}: ${args.broadcastClients} subscribers`,
+      );
+    }
   }
 
   let stopping = false;
@@ -436,7 +650,7 @@ async function main(): Promise<void> {
       case 'workload': {
         if (driver === undefined) return reply(Promise.reject(new Error('no driver')));
         const client = driver.client;
-        if (args.fleet === undefined || client === undefined) return reply(runWorkload(driver, request.workload, request.durationMs, request.warmupMs));
+        if (args.fleet === undefined || client === undefined) return reply(runWorkload(driver, request.workload, request.durationMs, request.warmupMs, request.inflight));
         return reply(
           runWorkload(driver, request.workload, request.durationMs, request.warmupMs).then((result) => ({ ...result, fleetClient: FLEET_CLIENT, endpoints: endpointsOf(client) })),
         );

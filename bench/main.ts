@@ -1,9 +1,35 @@
 /**
  * `npm run bench`: nestjs-erps against Nest TCP+mTLS, Nest gRPC+mTLS and a raw mutual-TLS floor.
  *
- *   node build/bench/main.js [--mode compare|idle|soak|fleet] [--systems erps,erps-otel,nest-tcp,nest-grpc,raw]
- *     [--workloads echo1,echo100,mib4,cast] [--duration 3] [--runs 3] [--cpu-prof]
+ *   node build/bench/main.js [--mode compare|idle|soak|fleet|scale] [--systems erps,erps-otel,nest-tcp,nest-grpc,raw]
+ *     [--workloads echo1,echo100,mib4,cast,stream,broadcast] [--duration 3] [--runs 3] [--cpu-prof]
  *     [--clients 1000] [--calls 1000000] [--slow-ms 2] [--slow-concurrency 4]
+ *     [--workers 1,2] [--inflight 100,200] [--connections 2]
+ *
+ * Workloads of `--mode compare` (default: echo1, echo100, mib4, cast; `stream` and `broadcast` only when named in
+ * --workloads, since with them the default run would take about 12 minutes instead of 7):
+ * - `stream` (issue 16): one call answered with 10,000 values, each the ~64-byte object (erps and nest-tcp: a
+ *   @MessagePattern returning an Observable, consumed through client.send(); nest-grpc: a server-streaming rpc
+ *   `Stream`, @GrpcMethod returning an Observable, consumed with raw @grpc/grpc-js; raw: 10,000 ITEM frames and an
+ *   END frame written at once). One stream at a time, the same for every system. The calls/s column is values/s,
+ *   p50/p99 the time of one whole stream, CPU µs per value.
+ * - `broadcast` (issue 16): 100 clients connected (in the load generator), the server pushes the ~64-byte object to
+ *   all of them for the duration: batches of 32 broadcasts, then it waits while a client's outgoing buffer is over
+ *   256 KiB (backpressure; gRPC: while a stream's write() said to wait), then yields to I/O. erps: 100 ErpsClients
+ *   counting client.pushes('tick'), the server calling server.broadcast(); nest-tcp: 100 ClientProxy each holding
+ *   one open streamed call ('subscribe') whose Observable is fed by one Subject the server emits into; nest-grpc:
+ *   100 server streams (`Subscribe`, each client on its own connection) fed the same way; raw: 100 TLS connections
+ *   the server writes the PUSH frame to. A round is started by a call on the first client and answers with the
+ *   messages handed to the transport; the clock runs from that call to the moment the clients together received
+ *   exactly that many (a barrier: a round fails if they do not within 30 s). The calls/s column is messages
+ *   delivered per second summed over the clients, CPU µs per delivered message; no latency.
+ *
+ * `--mode scale` (issue 16): the erps server (and Nest TCP) under node:cluster with each of --workers (default 1
+ * and 2) workers sharing one port, one load generator with --connections (default 2) connections (erps:
+ * connectionsPerEndpoint; Nest TCP: that many ClientProxy instances, calls in turn) making echo calls of the ~64-byte
+ * object, --inflight (default 100 and 200) in flight: calls/s, p50/p99, CPU per call of all server processes and of
+ * the client, each worker's share of the calls, and the ratio of the most workers to the fewest. The machine's CPU
+ * count is printed: the load generator competes with the workers for it.
  *
  * `--mode fleet` (issue 13): three erps daemons, one slowed by --slow-ms per call (--slow-concurrency at a time), one client over all three with
  * 100 calls in flight, under balancing 'round-robin' and then 'least-in-flight': calls/s, p50/p99 and each
@@ -16,13 +42,16 @@ import 'reflect-metadata';
 import { ChildProcess, fork } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { cpus, tmpdir } from 'node:os';
+import { availableParallelism, cpus, tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { generateDevCertificates } from 'nestjs-erps/testing';
 import {
+  BROADCAST_CLIENTS,
+  BroadcastCounts,
   ClientArgs,
   ClientMessage,
   ClientRequest,
+  DEFAULT_WORKLOADS,
   describe,
   FLEET_BALANCINGS,
   FleetBalancing,
@@ -30,6 +59,8 @@ import {
   median,
   MIB,
   ServerArgs,
+  STREAM_VALUES,
+  STREAMS_IN_FLIGHT,
   ServerMessage,
   ServerRequest,
   ServerStats,
@@ -45,9 +76,18 @@ import { profileTable, summarizeProfile } from './profile.js';
 
 // ---- options --------------------------------------------------------------------------------------
 
+const MODES = ['compare', 'idle', 'soak', 'fleet', 'scale'] as const;
+type Mode = (typeof MODES)[number];
+
+/** The systems `--mode scale` can run under node:cluster, and those it runs by default. */
+const SCALE_SYSTEMS: readonly SystemName[] = ['erps', 'erps-otel', 'nest-tcp'];
+const SCALE_DEFAULT_SYSTEMS: SystemName[] = ['erps', 'nest-tcp'];
+
 interface Options {
-  mode: 'compare' | 'idle' | 'soak' | 'fleet';
+  mode: Mode;
   systems: SystemName[];
+  /** Whether --systems was given (scale mode has its own default). */
+  systemsGiven: boolean;
   workloads: WorkloadName[];
   durationS: number;
   runs: number;
@@ -57,13 +97,19 @@ interface Options {
   slowMs: number;
   /** The slowed daemon serves this many calls at a time (0: no limit): a daemon with a fraction of the others' capacity. */
   slowConcurrency: number;
+  /** `--mode scale`: cluster sizes, calls in flight, client connections. */
+  workers: number[];
+  inflight: number[];
+  connections: number;
 }
 
 function usage(message: string): never {
   console.error(`bench: ${message}`);
   console.error(
-    'usage: npm run bench -- [--mode compare|idle|soak|fleet] [--systems erps,erps-otel,nest-tcp,nest-grpc,raw] [--workloads echo1,echo100,mib4,cast] ' +
-      '[--duration seconds] [--runs N] [--cpu-prof] [--clients N (idle)] [--calls N (soak)] [--slow-ms N (fleet)] [--slow-concurrency N (fleet)]',
+    'usage: npm run bench -- [--mode compare|idle|soak|fleet|scale] [--systems erps,erps-otel,nest-tcp,nest-grpc,raw] ' +
+      '[--workloads echo1,echo100,mib4,cast,stream,broadcast (default: the first four)] ' +
+      '[--duration seconds] [--runs N] [--cpu-prof] [--clients N (idle)] [--calls N (soak)] [--slow-ms N (fleet)] [--slow-concurrency N (fleet)] ' +
+      '[--workers 1,2 (scale)] [--inflight 100,200 (scale)] [--connections N (scale)]',
   );
   process.exit(2);
 }
@@ -82,7 +128,8 @@ function parseOptions(argv: string[]): Options {
   const options: Options = {
     mode: 'compare',
     systems: [...SYSTEMS],
-    workloads: [...WORKLOADS],
+    systemsGiven: false,
+    workloads: [...DEFAULT_WORKLOADS],
     durationS: 3,
     runs: 3,
     cpuProf: false,
@@ -90,6 +137,9 @@ function parseOptions(argv: string[]): Options {
     calls: 1_000_000,
     slowMs: 2,
     slowConcurrency: 4,
+    workers: [1, 2],
+    inflight: [100, 200],
+    connections: 2,
   };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
@@ -104,15 +154,32 @@ function parseOptions(argv: string[]): Options {
       if (!Number.isFinite(n) || n <= 0) usage(`${what} must be a positive number`);
       return n;
     };
+    const integers = (what: string): number[] => {
+      const list = value()
+        .split(',')
+        .map((v) => Number(v.trim()));
+      if (list.length === 0 || list.some((n) => !Number.isInteger(n) || n <= 0)) usage(`${what} must be a list of positive integers`);
+      return list;
+    };
     switch (flag) {
       case '--mode': {
         const mode = value();
-        if (mode !== 'compare' && mode !== 'idle' && mode !== 'soak' && mode !== 'fleet') usage(`unknown mode "${mode}"`);
-        options.mode = mode;
+        if (!MODES.includes(mode as Mode)) usage(`unknown mode "${mode}"`);
+        options.mode = mode as Mode;
         break;
       }
       case '--systems':
         options.systems = parseList(value(), SYSTEMS, 'system');
+        options.systemsGiven = true;
+        break;
+      case '--workers':
+        options.workers = integers('--workers');
+        break;
+      case '--inflight':
+        options.inflight = integers('--inflight');
+        break;
+      case '--connections':
+        options.connections = Math.ceil(positive('--connections'));
         break;
       case '--workloads':
         options.workloads = parseList(value(), WORKLOADS, 'workload');
@@ -151,6 +218,10 @@ function parseOptions(argv: string[]): Options {
       default:
         usage(`unknown option "${arg}"`);
     }
+  }
+  if (options.mode === 'scale') {
+    if (!options.systemsGiven) options.systems = [...SCALE_DEFAULT_SYSTEMS];
+    for (const system of options.systems) if (!SCALE_SYSTEMS.includes(system)) usage(`--mode scale runs ${SCALE_SYSTEMS.join(', ')}, not ${system}`);
   }
   return options;
 }
@@ -335,6 +406,16 @@ interface Sample extends WorkloadResult {
   clientCpuUsPerCall: number;
 }
 
+/** What one "call" of a workload is, for the labels. */
+const PER: Record<WorkloadName, string> = { echo1: 'call', echo100: 'call', mib4: 'call', cast: 'cast', stream: 'value', broadcast: 'msg' };
+
+/** The workload column: stream and broadcast say what their "calls" are. */
+const label = (workload: WorkloadName): string => (workload === 'stream' ? 'stream (per value)' : workload === 'broadcast' ? 'broadcast (per msg)' : workload);
+
+function broadcastLine(b: BroadcastCounts): string {
+  return `${b.clients} clients, ${b.sent.toLocaleString('en-US')} sent, ${b.received.toLocaleString('en-US')} received, ${b.waits} backpressure waits, ${b.skipped} skipped`;
+}
+
 /** User + system CPU µs spent per call (or cast) over a span in which `calls` were made. */
 const cpuUsPerCall = (userUs: number, systemUs: number, calls: number): number => (calls > 0 ? (userUs + systemUs) / calls : NaN);
 
@@ -371,7 +452,8 @@ async function compare(options: Options, env: Env): Promise<void> {
         try {
           const started = await startServer(env, system, execArgv);
           server = started.server;
-          client = await startClient(env, system, started.port, [], clientExecArgv);
+          // broadcast: the client process opens its 100 connections (subscribers) before 'ready', outside the span.
+          client = await startClient(env, system, started.port, [], clientExecArgv, workload === 'broadcast' ? { broadcastClients: BROADCAST_CLIENTS } : {});
           const before = await serverStats(server);
           const reply = await client.request({ cmd: 'workload', workload, durationMs, warmupMs }, durationMs + warmupMs + 90_000);
           if (reply.type !== 'reply' || reply.result === undefined) throw new Error(`${system}/${workload}: no result`);
@@ -380,12 +462,14 @@ async function compare(options: Options, env: Env): Promise<void> {
           const list = samples.get(key(system, workload)) ?? [];
           list.push(sample);
           samples.set(key(system, workload), list);
+          const per = PER[workload];
           console.error(
-            `run ${run}/${options.runs} ${system.padEnd(9)} ${workload.padEnd(7)} ${fmt(result.callsPerSec).padStart(9)} calls/s` +
+            `run ${run}/${options.runs} ${system.padEnd(9)} ${workload.padEnd(9)} ${fmt(result.callsPerSec).padStart(9)} ${per}s/s` +
               (result.p99Ms !== undefined ? `  p50 ${fmt(result.p50Ms, 3)} ms  p99 ${fmt(result.p99Ms, 3)} ms` : '') +
               (result.bytesPerSec !== undefined ? `  ${fmt(mib(result.bytesPerSec), 1)} MiB/s` : '') +
+              (result.broadcast !== undefined ? `  (${broadcastLine(result.broadcast)})` : '') +
               `  server RSS ${fmt(sample.serverRssMiB, 1)} MiB` +
-              `  server CPU ${fmt(sample.serverCpuUsPerCall, 2)} µs/call  client CPU ${fmt(sample.clientCpuUsPerCall, 2)} µs/call`,
+              `  server CPU ${fmt(sample.serverCpuUsPerCall, 2)} µs/${per}  client CPU ${fmt(sample.clientCpuUsPerCall, 2)} µs/${per}`,
           );
         } catch (err) {
           failures.push(`run ${run} ${system} ${workload}: ${describe(err)}`);
@@ -416,7 +500,7 @@ async function compare(options: Options, env: Env): Promise<void> {
     for (const system of options.systems) {
       const list = samples.get(key(system, workload)) ?? [];
       if (list.length === 0) {
-        lines.push(`| ${system} | ${workload} | failed | | | | | | |`);
+        lines.push(`| ${system} | ${label(workload)} | failed | | | | | | |`);
         continue;
       }
       const m = {
@@ -431,10 +515,31 @@ async function compare(options: Options, env: Env): Promise<void> {
       };
       (summary[system] ??= {})[workload] = m;
       lines.push(
-        `| ${system} | ${workload} | ${fmt(m.callsPerSec)} | ${m.bytesPerSec === undefined ? '' : fmt(mib(m.bytesPerSec), 1)} | ${fmt(m.p50Ms, 3)} | ${fmt(m.p99Ms, 3)} | ${fmt(m.serverCpuUsPerCall, 2)} | ${fmt(m.clientCpuUsPerCall, 2)} | ${fmt(m.serverRssMiB, 1)} |`,
+        `| ${system} | ${label(workload)} | ${fmt(m.callsPerSec)} | ${m.bytesPerSec === undefined ? '' : fmt(mib(m.bytesPerSec), 1)} | ${fmt(m.p50Ms, 3)} | ${fmt(m.p99Ms, 3)} | ${fmt(m.serverCpuUsPerCall, 2)} | ${fmt(m.clientCpuUsPerCall, 2)} | ${fmt(m.serverRssMiB, 1)} |`,
       );
     }
   }
+  const legend: string[] = [];
+  if (options.workloads.includes('cast')) legend.push('- cast: calls/s is casts/s (acknowledged by the server); CPU per cast.');
+  if (options.workloads.includes('stream')) {
+    legend.push(
+      `- stream: calls/s is **values/s** (one call answered with ${STREAM_VALUES.toLocaleString('en-US')} values of the ~64-byte object, ${STREAMS_IN_FLIGHT} stream at a time); ` +
+        'p50/p99 are the time of one whole stream; CPU µs **per value**.',
+    );
+  }
+  if (options.workloads.includes('broadcast')) {
+    legend.push(
+      `- broadcast: calls/s is **messages delivered per second**, summed over ${BROADCAST_CLIENTS} clients (the ~64-byte object pushed to every client; ` +
+        'counted from the request that starts a round to the last message of the round received); CPU µs **per delivered message** (server: the whole ' +
+        'server process; client: all 100 clients in one process); no latency measured.',
+    );
+    const last = (system: SystemName): BroadcastCounts | undefined => samples.get(key(system, 'broadcast'))?.at(-1)?.broadcast;
+    for (const system of options.systems) {
+      const b = last(system);
+      if (b !== undefined) legend.push(`  - ${system}, last measured round: ${broadcastLine(b)}.`);
+    }
+  }
+  if (legend.length > 0) lines.push('', ...legend);
   if (failures.length > 0) lines.push('', 'Failures:', ...failures.map((f) => `- ${f}`));
   console.log(lines.join('\n'));
 
@@ -455,29 +560,49 @@ async function compare(options: Options, env: Env): Promise<void> {
   const ratio = (a: number | undefined, b: number | undefined): number | null =>
     a === undefined || b === undefined || !Number.isFinite(a) || !Number.isFinite(b) || b === 0 ? null : Number((a / b).toFixed(3));
   const round = (v: number | undefined, digits = 0): number | null => (v === undefined || !Number.isFinite(v) ? null : Number(v.toFixed(digits)));
+  const ratios: Record<string, number | null> = {
+    erps_over_nestTcp_callsPerSec_echo100: ratio(get('erps', 'echo100')?.callsPerSec, get('nest-tcp', 'echo100')?.callsPerSec),
+    erps_over_nestTcp_callsPerSec_echo1: ratio(get('erps', 'echo1')?.callsPerSec, get('nest-tcp', 'echo1')?.callsPerSec),
+    erps_over_nestTcp_p99_echo100: ratio(get('erps', 'echo100')?.p99Ms, get('nest-tcp', 'echo100')?.p99Ms),
+    erps_over_raw_callsPerSec_echo100: ratio(get('erps', 'echo100')?.callsPerSec, get('raw', 'echo100')?.callsPerSec),
+    erps_over_raw_callsPerSec_echo1: ratio(get('erps', 'echo1')?.callsPerSec, get('raw', 'echo1')?.callsPerSec),
+    erps_over_raw_callsPerSec_cast: ratio(get('erps', 'cast')?.callsPerSec, get('raw', 'cast')?.callsPerSec),
+    erps_over_raw_bytesPerSec_mib4: ratio(get('erps', 'mib4')?.bytesPerSec, get('raw', 'mib4')?.bytesPerSec),
+    // Informational, no target: less noisy than calls/s on a shared machine.
+    erps_over_nestTcp_serverCpuPerCall_echo100: ratio(get('erps', 'echo100')?.serverCpuUsPerCall, get('nest-tcp', 'echo100')?.serverCpuUsPerCall),
+    erpsOtel_over_erps_callsPerSec_echo100: ratio(get('erps-otel', 'echo100')?.callsPerSec, get('erps', 'echo100')?.callsPerSec),
+    erpsOtel_over_erps_serverCpuPerCall_echo100: ratio(get('erps-otel', 'echo100')?.serverCpuUsPerCall, get('erps', 'echo100')?.serverCpuUsPerCall),
+    // Informational (issue 16): stream (values/s, server CPU per value) and broadcast (messages delivered/s, server CPU per message).
+    erps_over_nestTcp_valuesPerSec_stream: ratio(get('erps', 'stream')?.callsPerSec, get('nest-tcp', 'stream')?.callsPerSec),
+    erps_over_nestGrpc_valuesPerSec_stream: ratio(get('erps', 'stream')?.callsPerSec, get('nest-grpc', 'stream')?.callsPerSec),
+    erps_over_raw_valuesPerSec_stream: ratio(get('erps', 'stream')?.callsPerSec, get('raw', 'stream')?.callsPerSec),
+    erps_over_nestTcp_serverCpuPerValue_stream: ratio(get('erps', 'stream')?.serverCpuUsPerCall, get('nest-tcp', 'stream')?.serverCpuUsPerCall),
+    erps_over_raw_serverCpuPerValue_stream: ratio(get('erps', 'stream')?.serverCpuUsPerCall, get('raw', 'stream')?.serverCpuUsPerCall),
+    erps_over_nestTcp_messagesPerSec_broadcast: ratio(get('erps', 'broadcast')?.callsPerSec, get('nest-tcp', 'broadcast')?.callsPerSec),
+    erps_over_nestGrpc_messagesPerSec_broadcast: ratio(get('erps', 'broadcast')?.callsPerSec, get('nest-grpc', 'broadcast')?.callsPerSec),
+    erps_over_raw_messagesPerSec_broadcast: ratio(get('erps', 'broadcast')?.callsPerSec, get('raw', 'broadcast')?.callsPerSec),
+    erps_over_nestTcp_serverCpuPerMessage_broadcast: ratio(get('erps', 'broadcast')?.serverCpuUsPerCall, get('nest-tcp', 'broadcast')?.serverCpuUsPerCall),
+    erps_over_raw_serverCpuPerMessage_broadcast: ratio(get('erps', 'broadcast')?.serverCpuUsPerCall, get('raw', 'broadcast')?.serverCpuUsPerCall),
+  };
+  // Issue 16's targets ("close to the floor"); erps_over_nestTcp_callsPerSec_echo1 is the earlier one, kept.
+  const targets: Record<string, string> = {
+    erps_over_raw_callsPerSec_echo100: '>=0.5',
+    erps_over_nestTcp_callsPerSec_echo100: '>=5',
+    erps_over_raw_callsPerSec_echo1: '>=0.9',
+    erps_over_raw_callsPerSec_cast: '>=0.25',
+    erps_over_nestTcp_p99_echo100: '<=0.3',
+    erps_over_raw_bytesPerSec_mib4: '>=0.95',
+    erps_over_nestTcp_callsPerSec_echo1: '>=1.3',
+  };
   const json = {
     bench: 'nestjs-erps',
     mode: 'compare',
     durationS: options.durationS,
     runs: options.runs,
-    ratios: {
-      erps_over_nestTcp_callsPerSec_echo100: ratio(get('erps', 'echo100')?.callsPerSec, get('nest-tcp', 'echo100')?.callsPerSec),
-      erps_over_nestTcp_callsPerSec_echo1: ratio(get('erps', 'echo1')?.callsPerSec, get('nest-tcp', 'echo1')?.callsPerSec),
-      erps_over_nestTcp_p99_echo100: ratio(get('erps', 'echo100')?.p99Ms, get('nest-tcp', 'echo100')?.p99Ms),
-      erps_over_raw_callsPerSec_echo100: ratio(get('erps', 'echo100')?.callsPerSec, get('raw', 'echo100')?.callsPerSec),
-      erps_over_raw_bytesPerSec_mib4: ratio(get('erps', 'mib4')?.bytesPerSec, get('raw', 'mib4')?.bytesPerSec),
-      // Informational, no target: less noisy than calls/s on a shared machine.
-      erps_over_nestTcp_serverCpuPerCall_echo100: ratio(get('erps', 'echo100')?.serverCpuUsPerCall, get('nest-tcp', 'echo100')?.serverCpuUsPerCall),
-      erpsOtel_over_erps_callsPerSec_echo100: ratio(get('erps-otel', 'echo100')?.callsPerSec, get('erps', 'echo100')?.callsPerSec),
-      erpsOtel_over_erps_serverCpuPerCall_echo100: ratio(get('erps-otel', 'echo100')?.serverCpuUsPerCall, get('erps', 'echo100')?.serverCpuUsPerCall),
-    },
-    targets: {
-      erps_over_nestTcp_callsPerSec_echo100: '>=3',
-      erps_over_nestTcp_callsPerSec_echo1: '>=1.3',
-      erps_over_nestTcp_p99_echo100: '<=0.5',
-      erps_over_raw_callsPerSec_echo100: '>=0.25',
-      erps_over_raw_bytesPerSec_mib4: '>=0.7',
-    },
+    ratios,
+    targets,
+    // Per target: whether this run met it (null: a system or workload it needs was not run, or failed).
+    met: Object.fromEntries(Object.entries(targets).map(([name, target]) => [name, meets(ratios[name] ?? null, target)])),
     absolute: Object.fromEntries(
       Object.entries(summary).map(([system, workloads]) => [
         system,
@@ -489,6 +614,7 @@ async function compare(options: Options, env: Env): Promise<void> {
               p50Ms: round(m.p50Ms, 3),
               p99Ms: round(m.p99Ms, 3),
               bytesPerSec: round(m.bytesPerSec),
+              ...(workload === 'stream' || workload === 'broadcast' ? { per: PER[workload] } : {}),
               serverRssMiB: round(m.serverRssMiB, 1),
               serverCpuUsPerCall: round(m.serverCpuUsPerCall, 2),
               clientCpuUsPerCall: round(m.clientCpuUsPerCall, 2),
@@ -502,6 +628,23 @@ async function compare(options: Options, env: Env): Promise<void> {
   };
   console.log(JSON.stringify(json));
   if (failures.length > 0) process.exitCode = 1;
+}
+
+/** Whether `value` meets a target written as ">=x", "<=x", ">x" or "<x"; null without a value. */
+function meets(value: number | null, target: string): boolean | null {
+  const match = /^(>=|<=|>|<)\s*([0-9.]+)$/.exec(target);
+  if (value === null || match === null) return null;
+  const bound = Number(match[2]);
+  switch (match[1]) {
+    case '>=':
+      return value >= bound;
+    case '<=':
+      return value <= bound;
+    case '>':
+      return value > bound;
+    default:
+      return value < bound;
+  }
 }
 
 // ---- idle -----------------------------------------------------------------------------------------
@@ -798,6 +941,199 @@ async function fleet(options: Options, env: Env): Promise<void> {
   if (failures.length > 0) process.exitCode = 1;
 }
 
+// ---- scale ----------------------------------------------------------------------------------------
+
+interface ScaleSample {
+  callsPerSec: number;
+  p50Ms: number;
+  p99Ms: number;
+  serverCpuUsPerCall: number;
+  clientCpuUsPerCall: number;
+  /** Each worker's share of the echo calls of the sample (warm-up included), in worker order. */
+  shares: number[];
+}
+
+/**
+ * Issue 16's multi-core mode: the server under node:cluster with each of --workers workers (one port, the primary
+ * hands connections to the workers in turn), one client process with --connections connections, echo calls of the
+ * ~64-byte object with each of --inflight in flight. Fresh server per (run, system, workers), fresh client per
+ * in-flight count; the cluster sizes alternate their order from run to run. Server CPU is every process of the
+ * cluster (workers and primary).
+ */
+async function scale(options: Options, env: Env): Promise<void> {
+  const durationMs = options.durationS * 1000;
+  const warmupMs = Math.max(300, Math.min(2000, durationMs / 3));
+  const nproc = availableParallelism();
+  const key = (system: SystemName, workers: number, inflight: number): string => `${system}/${workers}/${inflight}`;
+  const samples = new Map<string, ScaleSample[]>();
+  const failures: string[] = [];
+  for (let run = 1; run <= options.runs; run++) {
+    const order = run % 2 === 1 ? [...options.workers] : [...options.workers].reverse();
+    for (const system of options.systems) {
+      for (const workers of order) {
+        let server: ServerChild | undefined;
+        try {
+          const started = await startServer(env, system, [], { workers }, `${system} cluster of ${workers}`);
+          server = started.server;
+          for (const inflight of options.inflight) {
+            let client: ClientChild | undefined;
+            try {
+              client = await startClient(env, system, started.port, [], [], { connections: options.connections });
+              const before = await serverStats(server);
+              const reply = await client.request({ cmd: 'workload', workload: 'echo100', durationMs, warmupMs, inflight }, durationMs + warmupMs + 90_000);
+              if (reply.type !== 'reply' || reply.result === undefined) throw new Error('no result');
+              const result = reply.result as WorkloadResult;
+              const after = await serverStats(server);
+              const handled = (after.workers ?? []).map((w, i) => w.echoCalls - (before.workers?.[i]?.echoCalls ?? 0));
+              const total = handled.reduce((a, b) => a + b, 0);
+              const sample: ScaleSample = {
+                callsPerSec: result.callsPerSec,
+                p50Ms: result.p50Ms ?? NaN,
+                p99Ms: result.p99Ms ?? NaN,
+                serverCpuUsPerCall: cpuUsPerCall(after.cpuUserUs - before.cpuUserUs, after.cpuSystemUs - before.cpuSystemUs, result.totalCalls),
+                clientCpuUsPerCall: cpuUsPerCall(result.cpuUserUs, result.cpuSystemUs, result.totalCalls),
+                shares: handled.map((h) => (total > 0 ? h / total : NaN)),
+              };
+              samples.set(key(system, workers, inflight), [...(samples.get(key(system, workers, inflight)) ?? []), sample]);
+              console.error(
+                `run ${run}/${options.runs} ${system.padEnd(9)} ${workers} worker(s) ${String(inflight).padStart(4)} in flight ${fmt(sample.callsPerSec).padStart(9)} calls/s` +
+                  `  p50 ${fmt(sample.p50Ms, 3)} ms  p99 ${fmt(sample.p99Ms, 3)} ms  server CPU ${fmt(sample.serverCpuUsPerCall, 2)} µs/call  client CPU ${fmt(sample.clientCpuUsPerCall, 2)} µs/call` +
+                  `  shares ${sample.shares.map((x) => `${fmt(x * 100, 1)}%`).join('/')}`,
+              );
+            } catch (err) {
+              failures.push(`run ${run} ${system} ${workers} worker(s) ${inflight} in flight: ${describe(err)}`);
+              console.error(`bench: run ${run} ${system} ${workers} worker(s) ${inflight} in flight failed: ${describe(err)}`);
+            } finally {
+              await client?.stop();
+            }
+          }
+        } catch (err) {
+          failures.push(`run ${run} ${system} ${workers} worker(s): ${describe(err)}`);
+          console.error(`bench: run ${run} ${system} ${workers} worker(s) failed: ${describe(err)}`);
+        } finally {
+          await server?.stop();
+        }
+      }
+    }
+  }
+
+  type Summary = Omit<ScaleSample, 'shares'> & { shares: number[]; runs: number };
+  const summary = new Map<string, Summary>();
+  for (const [k, list] of samples) {
+    const width = Math.max(...list.map((s) => s.shares.length));
+    summary.set(k, {
+      callsPerSec: median(list.map((s) => s.callsPerSec)),
+      p50Ms: median(list.map((s) => s.p50Ms)),
+      p99Ms: median(list.map((s) => s.p99Ms)),
+      serverCpuUsPerCall: median(list.map((s) => s.serverCpuUsPerCall)),
+      clientCpuUsPerCall: median(list.map((s) => s.clientCpuUsPerCall)),
+      shares: Array.from({ length: width }, (_, i) => median(list.map((s) => s.shares[i] ?? NaN))),
+      runs: list.length,
+    });
+  }
+  const fewest = Math.min(...options.workers);
+  const most = Math.max(...options.workers);
+  const lines = [
+    `Scale: the server under node:cluster (workers share one port), on a machine with **${nproc} CPU(s)** (${cpus()[0]?.model ?? '?'}) that the load generator shares with the workers; ` +
+      `one client process with ${options.connections} connections (erps: connectionsPerEndpoint ${options.connections}; nest-tcp: ${options.connections} ClientProxy instances, calls in turn), ` +
+      `echo calls of the ~64-byte object; mutual TLS on 127.0.0.1; medians of ${options.runs} run(s) of ${options.durationS} s each (after ${fmt(warmupMs / 1000, 1)} s warm-up). ` +
+      'Server CPU is the sum over the workers and the primary; worker shares count every echo call of a sample, warm-up included.',
+    '',
+    '| system | workers | in flight | calls/s | p50 ms | p99 ms | server CPU µs/call | client CPU µs/call | calls per worker |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|---|',
+  ];
+  for (const system of options.systems) {
+    for (const workers of [...options.workers].sort((a, b) => a - b)) {
+      for (const inflight of options.inflight) {
+        const m = summary.get(key(system, workers, inflight));
+        if (m === undefined) {
+          lines.push(`| ${system} | ${workers} | ${inflight} | failed | | | | | |`);
+          continue;
+        }
+        lines.push(
+          `| ${system} | ${workers} | ${inflight} | ${fmt(m.callsPerSec)} | ${fmt(m.p50Ms, 3)} | ${fmt(m.p99Ms, 3)} | ${fmt(m.serverCpuUsPerCall, 2)} | ${fmt(m.clientCpuUsPerCall, 2)} | ` +
+            `${m.shares.map((x) => `${fmt(x * 100, 1)} %`).join(' / ')} |`,
+        );
+      }
+    }
+  }
+  const ratio = (a: number | undefined, b: number | undefined): number | null =>
+    a === undefined || b === undefined || !Number.isFinite(a) || !Number.isFinite(b) || b === 0 ? null : Number((a / b).toFixed(3));
+  const camel = (system: SystemName): string => system.replace(/-(\w)/g, (_, c: string) => c.toUpperCase());
+  const workersKey = (n: number): string => (n === 1 ? '1worker' : `${n}workers`);
+  const ratios: Record<string, number | null> = {};
+  if (most !== fewest) {
+    lines.push('', `| system | in flight | calls/s, ${most} workers / ${fewest} | server CPU per call, ${most} workers / ${fewest} |`, '|---|---:|---:|---:|');
+    for (const system of options.systems) {
+      for (const inflight of options.inflight) {
+        const a = summary.get(key(system, most, inflight));
+        const b = summary.get(key(system, fewest, inflight));
+        const calls = ratio(a?.callsPerSec, b?.callsPerSec);
+        const cpu = ratio(a?.serverCpuUsPerCall, b?.serverCpuUsPerCall);
+        ratios[`${camel(system)}_${workersKey(most)}_over_${workersKey(fewest)}_callsPerSec_inflight${inflight}`] = calls;
+        ratios[`${camel(system)}_${workersKey(most)}_over_${workersKey(fewest)}_serverCpuPerCall_inflight${inflight}`] = cpu;
+        lines.push(`| ${system} | ${inflight} | ${fmt(calls ?? NaN, 2)} | ${fmt(cpu ?? NaN, 2)} |`);
+      }
+    }
+    for (const inflight of options.systems.includes('erps') && options.systems.includes('nest-tcp') ? options.inflight : []) {
+      for (const workers of options.workers) {
+        ratios[`erps_over_nestTcp_callsPerSec_${workersKey(workers)}_inflight${inflight}`] = ratio(
+          summary.get(key('erps', workers, inflight))?.callsPerSec,
+          summary.get(key('nest-tcp', workers, inflight))?.callsPerSec,
+        );
+      }
+    }
+  }
+  if (failures.length > 0) lines.push('', 'Failures:', ...failures.map((f) => `- ${f}`));
+  console.log(lines.join('\n'));
+
+  const round = (v: number, digits = 0): number | null => (Number.isFinite(v) ? Number(v.toFixed(digits)) : null);
+  console.log(
+    JSON.stringify({
+      bench: 'nestjs-erps',
+      mode: 'scale',
+      nproc,
+      durationS: options.durationS,
+      runs: options.runs,
+      connections: options.connections,
+      workers: options.workers,
+      inflight: options.inflight,
+      results: Object.fromEntries(
+        options.systems.map((system) => [
+          system,
+          Object.fromEntries(
+            options.workers.map((workers) => [
+              String(workers),
+              Object.fromEntries(
+                options.inflight.map((inflight) => {
+                  const m = summary.get(key(system, workers, inflight));
+                  return [
+                    String(inflight),
+                    m === undefined
+                      ? null
+                      : {
+                          callsPerSec: round(m.callsPerSec),
+                          p50Ms: round(m.p50Ms, 3),
+                          p99Ms: round(m.p99Ms, 3),
+                          serverCpuUsPerCall: round(m.serverCpuUsPerCall, 2),
+                          clientCpuUsPerCall: round(m.clientCpuUsPerCall, 2),
+                          workerShares: m.shares.map((x) => round(x, 4)),
+                          runs: m.runs,
+                        },
+                  ];
+                }),
+              ),
+            ]),
+          ),
+        ]),
+      ),
+      ratios,
+      failures,
+    }),
+  );
+  if (failures.length > 0) process.exitCode = 1;
+}
+
 // ---- main -----------------------------------------------------------------------------------------
 
 async function main(): Promise<void> {
@@ -807,7 +1143,7 @@ async function main(): Promise<void> {
     process.exit(2);
   }
   // Watchdog: whatever happens, the benchmark ends.
-  const perSystem = options.workloads.length * (options.durationS + 10) + 10;
+  const perSystem = options.workloads.reduce((total, workload) => total + options.durationS + 10 + (workload === 'broadcast' ? 20 : 0), 10);
   const budgetS =
     options.mode === 'compare'
       ? options.runs * options.systems.length * perSystem * 2 + 120
@@ -815,7 +1151,9 @@ async function main(): Promise<void> {
         ? Math.max(900, options.calls / 1000)
         : options.mode === 'fleet'
           ? (options.runs + 1) * FLEET_BALANCINGS.length * (options.durationS * 2 + 30) + 120
-          : 600;
+          : options.mode === 'scale'
+            ? options.runs * options.systems.length * options.workers.length * (options.inflight.length * (options.durationS + 15) + 15) * 2 + 120
+            : 600;
   setTimeout(() => {
     console.error(`bench: watchdog: still running after ${budgetS} s, giving up`);
     cleanup();
@@ -829,6 +1167,7 @@ async function main(): Promise<void> {
   if (options.mode === 'compare') await compare(options, env);
   else if (options.mode === 'idle') await idle(options, env);
   else if (options.mode === 'fleet') await fleet(options, env);
+  else if (options.mode === 'scale') await scale(options, env);
   else await soak(options, env);
 }
 

@@ -1,13 +1,23 @@
 /**
  * The floor: a raw Node mutual-TLS echo with length-prefixed frames (u32 big-endian length + body) and
  * writes coalesced per tick (cork/uncork). No Nest, no serialization: the body is opaque bytes whose first
- * byte is a kind: CALL (echoed back as is), CAST (counted), COUNT (answered with the cast count).
+ * byte is a kind: CALL (echoed back as is), CAST (counted), COUNT (answered with the cast count), STREAM
+ * (u32 n: answered with n ITEM frames, each the 64 JSON bytes, then an END frame, all written at once), SUBSCRIBE
+ * (the connection joins the broadcast subscribers), RUN (u32 durationMs, u32 subscribers: one broadcast round of
+ * PUSH frames, each the 64 JSON bytes, to every subscriber; answered when it is over with doubles sent, waits).
  */
 import * as tls from 'node:tls';
+import { BROADCAST_BUFFER_LIMIT, broadcastRound, Broadcaster, drainFull, smallObject } from './common.js';
 
 export const RAW_CALL = 0;
 export const RAW_CAST = 1;
 export const RAW_COUNT = 2;
+export const RAW_STREAM = 3;
+export const RAW_ITEM = 4;
+export const RAW_END = 5;
+export const RAW_SUBSCRIBE = 6;
+export const RAW_RUN = 7;
+export const RAW_PUSH = 8;
 
 /** Incremental decoder: keeps the received chunks and slices frames out without copying when a frame sits in one chunk. */
 export class FrameReader {
@@ -79,12 +89,37 @@ export interface RawServer {
   casts(): number;
 }
 
+/** The 64 JSON bytes every raw stream value and push carries. */
+const SMALL_BODY = Buffer.from(JSON.stringify(smallObject()));
+
+/** The raw server's broadcaster: the same PUSH frame written to every subscribed socket, corked per socket per turn. */
+function rawBroadcaster(subscribers: Set<tls.TLSSocket>): Broadcaster {
+  const push = frame(RAW_PUSH, SMALL_BODY);
+  return {
+    subscribers: () => subscribers.size,
+    turn: (n) => {
+      for (const socket of subscribers) {
+        socket.cork();
+        for (let i = 0; i < n; i++) socket.write(push);
+        socket.uncork();
+      }
+      return n * subscribers.size;
+    },
+    settle: () => drainFull(subscribers, (socket) => socket.writableLength > BROADCAST_BUFFER_LIMIT),
+  };
+}
+
 export function startRawServer(options: tls.TlsOptions, port: number): Promise<RawServer> {
   let casts = 0;
+  const item = frame(RAW_ITEM, SMALL_BODY);
+  const end = frame(RAW_END, Buffer.alloc(0));
+  const subscribers = new Set<tls.TLSSocket>();
+  const broadcaster = rawBroadcaster(subscribers);
   const server = tls.createServer({ ...options, requestCert: true, rejectUnauthorized: true }, (socket) => {
     const reader = new FrameReader();
     socket.setNoDelay(true);
     socket.on('error', () => socket.destroy());
+    socket.on('close', () => subscribers.delete(socket));
     socket.on('data', (chunk: Buffer) => {
       socket.cork();
       reader.push(chunk, (f) => {
@@ -97,6 +132,24 @@ export function startRawServer(options: tls.TlsOptions, port: number): Promise<R
           reply[4] = RAW_COUNT;
           reply.writeDoubleBE(casts, 5);
           socket.write(reply);
+        } else if (kind === RAW_STREAM) {
+          // All n values at once, inside this cork: the floor (erps and Nest TCP buffer a synchronous Observable too).
+          const n = f.readUInt32BE(5);
+          for (let i = 0; i < n; i++) socket.write(item);
+          socket.write(end);
+        } else if (kind === RAW_SUBSCRIBE) subscribers.add(socket);
+        else if (kind === RAW_RUN) {
+          broadcastRound(broadcaster, f.readUInt32BE(5), f.readUInt32BE(9)).then(
+            ({ sent, waits }) => {
+              const reply = Buffer.allocUnsafe(21);
+              reply.writeUInt32BE(17, 0);
+              reply[4] = RAW_RUN;
+              reply.writeDoubleBE(sent, 5);
+              reply.writeDoubleBE(waits, 13);
+              socket.write(reply);
+            },
+            () => socket.destroy(),
+          );
         }
       });
       socket.uncork();
@@ -108,11 +161,23 @@ export function startRawServer(options: tls.TlsOptions, port: number): Promise<R
   });
 }
 
-/** Client: replies come back in order, so a FIFO of waiters is enough. Writes are coalesced per tick. */
+interface RawWaiter {
+  resolve(frame: Buffer): void;
+  reject(err: Error): void;
+  /** A STREAM request: the ITEM frames counted so far (resolved with END, as a frame of the count). */
+  items?: number;
+}
+
+/**
+ * Client: replies come back in order, so a FIFO of waiters is enough (a STREAM's waiter stays at the head until its
+ * END frame). PUSH frames go to `onPush`. Writes are coalesced per tick.
+ */
 export class RawClient {
   private socket: tls.TLSSocket | undefined;
   private readonly reader = new FrameReader();
-  private readonly waiters: Array<{ resolve(frame: Buffer): void; reject(err: Error): void }> = [];
+  private readonly waiters: RawWaiter[] = [];
+  /** Called with each PUSH frame (broadcast). */
+  onPush: ((frame: Buffer) => void) | undefined;
   private head = 0;
   private outbox: Buffer[] = [];
   private scheduled = false;
@@ -141,7 +206,16 @@ export class RawClient {
     });
   }
 
-  /** Sends a frame without a reply (CAST). */
+  /** Sends a STREAM frame; resolves with the number of ITEM frames that came before its END. */
+  stream(f: Buffer): Promise<number> {
+    return new Promise((resolve, reject) => {
+      this.waiters.push({ resolve: () => resolve(waiter.items ?? 0), reject, items: 0 });
+      const waiter = this.waiters[this.waiters.length - 1]!;
+      this.write(f);
+    });
+  }
+
+  /** Sends a frame without a reply (CAST, SUBSCRIBE). */
   write(f: Buffer): void {
     this.outbox.push(f);
     if (!this.scheduled) {
@@ -167,8 +241,17 @@ export class RawClient {
   }
 
   private onFrame(f: Buffer): void {
+    const kind = f[4];
+    if (kind === RAW_PUSH) {
+      this.onPush?.(f);
+      return;
+    }
     const waiter = this.waiters[this.head];
     if (waiter === undefined) return;
+    if (kind === RAW_ITEM && waiter.items !== undefined) {
+      waiter.items++;
+      return;
+    }
     this.waiters[this.head] = undefined as never;
     this.head++;
     if (this.head > 1024 && this.head * 2 > this.waiters.length) {

@@ -26,9 +26,12 @@ async function main(): Promise<void> {
   const server = new ErpsServer({ host: '127.0.0.1', port: 0, tls: certs.server, identifier: 'calc', versions: '^1.0.0' });
   const serverApp = await NestFactory.createMicroservice(CalcServerModule, { strategy: server, ...QUIET });
   serverApp.useGlobalFilters(new ErpsExceptionFilter());
+  server.enableDirectDispatch(serverApp);
   await serverApp.listen();
   const { port } = server.address();
   console.log(`Erps daemon:  127.0.0.1:${port} (mutual TLS, identifier "calc", versions ^1.0.0)`);
+  const direct = server.dispatchPlan().filter((entry) => entry.direct);
+  console.log(`direct dispatch: ${direct.map((entry) => entry.pattern).join(', ') || 'none'} (no guard, pipe or interceptor on them)`);
 
   const clientApp = await NestFactory.createApplicationContext(
     CalcClientModule.register({ host: '127.0.0.1', port, tls: certs.clients.alice, identifier: 'calc', version: '1.2.0' }),

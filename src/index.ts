@@ -57,6 +57,7 @@ export type { CodecName } from './protocol/codec.js';
 export { ErpsExceptionFilter } from './nest/erps-exception-filter.js';
 export { ErpsClientsModule } from './nest/erps-clients-module.js';
 export type { ErpsClientRegistration, ErpsClientAsyncRegistration, ErpsClientsModuleOptions } from './nest/erps-clients-module.js';
+export type { ErpsDispatchPlanEntry } from './nest/direct-dispatch.js';
 export { ErpsOriginGuard, RemoteOnly, LocalOnly } from './nest/origin-guards.js';
 export type { ErpsPushChannel } from './server/erps-context.js';
 export type { ErpsPush } from './client/erps-client.js';

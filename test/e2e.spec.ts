@@ -3,14 +3,20 @@ import { ErpsClient } from 'nestjs-erps';
 import { clientFor, RunningServer, startCalcServer } from './support/apps';
 import { waitFor } from './support/wait';
 
-// The same expectations over mutual TLS and over the in-process local transport.
-describe.each(['tls', 'local'] as const)('ErpsServer + ErpsClient over %s (through @nestjs/testing)', (transport) => {
+// The same expectations over mutual TLS and over the in-process local transport, and with direct dispatch on
+// (handlers without guards, pipes or interceptors called without Nest's per-call pipeline; ErpsExceptionFilter is global).
+describe.each([
+  ['tls', 'Nest pipeline'],
+  ['local', 'Nest pipeline'],
+  ['tls', 'direct dispatch'],
+] as const)('ErpsServer + ErpsClient over %s, %s (through @nestjs/testing)', (transport, dispatch) => {
   let running: RunningServer;
   let client: ErpsClient;
 
   beforeAll(async () => {
     // Room for the 8 MiB round trip below (the default frame limit is 4 MiB).
     running = await startCalcServer({ transport, maxFrameBytes: 16 * 1024 * 1024 });
+    if (dispatch === 'direct dispatch') running.server.enableDirectDispatch(running.app);
     client = await clientFor(running, { maxFrameBytes: 16 * 1024 * 1024 });
     await client.connect();
   });
@@ -18,6 +24,13 @@ describe.each(['tls', 'local'] as const)('ErpsServer + ErpsClient over %s (throu
   afterAll(async () => {
     await client.close();
     await running.close();
+  });
+
+  it('dispatches as configured: direct only where no guard, pipe or interceptor applies', () => {
+    const plan = new Map(running.server.dispatchPlan().map((entry) => [entry.pattern, entry]));
+    expect(plan.get('sum')?.direct).toBe(dispatch === 'direct dispatch');
+    expect(plan.get('audit')).toMatchObject({ kind: 'event', direct: dispatch === 'direct dispatch' });
+    expect(plan.get('user.create')).toMatchObject({ direct: false, reason: expect.stringMatching(/pipe|enableDirectDispatch/) });
   });
 
   it('answers a synchronous handler', async () => {

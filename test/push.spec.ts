@@ -57,6 +57,28 @@ describe('server push (Erps Server.push/2 + handle_push)', () => {
     subs.forEach((s) => s.unsubscribe());
   });
 
+  it('broadcast encodes its data once, however many connections it reaches', async () => {
+    let reads = 0;
+    const value = {
+      get n(): number {
+        reads++;
+        return 7;
+      },
+      list: ['a', { deep: true }],
+    };
+    const one = running.server.connections()[0]!.connectionId;
+    expect(running.server.push(one, 'once.single', value)).toBe(true);
+    const readsForOneEncode = reads;
+    expect(readsForOneEncode).toBeGreaterThan(0);
+    reads = 0;
+    const aliceGot = firstValueFrom(alice.pushes('once'));
+    const bobGot = firstValueFrom(bob.pushes('once'));
+    expect(running.server.broadcast('once', value)).toBe(2);
+    expect(reads).toBe(readsForOneEncode);
+    await expect(aliceGot).resolves.toEqual({ pattern: 'once', data: { n: 7, list: ['a', { deep: true }] } });
+    await expect(bobGot).resolves.toEqual({ pattern: 'once', data: { n: 7, list: ['a', { deep: true }] } });
+  });
+
   it('carries a push much larger than the MTU', async () => {
     const big = Buffer.alloc(300_000, 7);
     const got = firstValueFrom(alice.pushes<Buffer>('big'));

@@ -1,4 +1,4 @@
-import { Packr } from 'msgpackr';
+import { Packr, Unpackr } from 'msgpackr';
 import { ErpsCodecError, describeError } from '../errors/index.js';
 import { boxMaps, containsMap } from './msgpack-maps.js';
 import { EMPTY } from './frame.js';
@@ -16,9 +16,6 @@ export interface PayloadCodec {
   decode(bytes: Buffer, start?: number, end?: number): unknown;
 }
 
-/** Payloads up to this many bytes are decoded from a copy (msgpackr's small-message paths stop at 140 bytes). */
-const SMALL_PAYLOAD_BYTES = 128;
-
 /**
  * msgpack through msgpackr: objects as plain msgpack maps (decoded as objects), Maps as their own extension
  * (msgpack-maps.ts); `moreTypes` carries Sets, Errors, typed arrays; Buffers, Dates and BigInts survive
@@ -26,15 +23,22 @@ const SMALL_PAYLOAD_BYTES = 128;
  * assigns a `__proto__` key as a prototype, which keeps decoding safe; createCodec scans every payload against the
  * decode budget (decode-budget.ts) before msgpackr sees it.
  */
+// structuredClone off: the id/pointer extensions would let a few bytes build cycles and shared-reference bombs.
+const MSGPACK_OPTIONS = { useRecords: false, mapsAsObjects: true, moreTypes: true, structuredClone: false } as const;
+
+/**
+ * Payloads up to this size are decoded from a copy at the start of one shared scratch buffer: msgpackr caches its
+ * DataView on the buffer it reads (a fresh view per payload costs a DataView and a new property every time) and
+ * takes its small-message fast paths by the end offset, which a payload at offset 0 of its own buffer gets.
+ * Decoding is synchronous and never re-enters, so one buffer serves every connection; `copyBuffers` makes the
+ * binary values it returns copies, never views of the scratch.
+ */
+const SCRATCH_BYTES = 2048;
+let scratch: Buffer | undefined;
+const scratchUnpackr = new Unpackr({ ...MSGPACK_OPTIONS, copyBuffers: true });
+
 function createMsgpackCodec(): PayloadCodec {
-  // structuredClone off: the id/pointer extensions would let a few bytes build cycles and shared-reference bombs.
-  const packr = new Packr({ useRecords: false, mapsAsObjects: true, moreTypes: true, structuredClone: false });
-  // Small payloads are decoded from a copy in a buffer of the codec's own, which msgpackr has already met: no view
-  // and no DataView of msgpackr's to create per payload. Nothing decoded may point into that buffer (it is reused),
-  // so this instance copies binary values out (copyBuffers); they are at most SMALL_PAYLOAD_BYTES.
-  const smallPackr = new Packr({ useRecords: false, mapsAsObjects: true, moreTypes: true, structuredClone: false, copyBuffers: true });
-  const scratch = Buffer.allocUnsafeSlow(SMALL_PAYLOAD_BYTES);
-  let scratchInUse = false;
+  const packr = new Packr(MSGPACK_OPTIONS);
   return {
     name: 'msgpack',
     id: 0,
@@ -48,19 +52,15 @@ function createMsgpackCodec(): PayloadCodec {
     decode(bytes, start = 0, end = bytes.length): unknown {
       if (end <= start) return undefined;
       try {
-        if (start === 0 && end === bytes.length) return packr.unpack(bytes);
         const length = end - start;
-        // Not unpack(bytes, { start, end }): msgpackr picks its fast paths for small messages (JS strings, its key
-        // cache) by the end offset, which inside a large read chunk is never small. A copy at the start of the scratch
-        // buffer (short: a loop is cheaper than any call), else a view of just the payload.
-        if (length > SMALL_PAYLOAD_BYTES || scratchInUse) return packr.unpack(bytes.subarray(start, end));
-        for (let i = 0; i < length; i++) scratch[i] = bytes[start + i]!;
-        scratchInUse = true;
-        try {
-          return smallPackr.unpack(scratch, length);
-        } finally {
-          scratchInUse = false;
+        if (length <= SCRATCH_BYTES) {
+          const into = (scratch ??= Buffer.allocUnsafeSlow(SCRATCH_BYTES));
+          bytes.copy(into, 0, start, end);
+          return scratchUnpackr.unpack(into, length);
         }
+        // A view of just the payload, not unpack(bytes, { start, end }): msgpackr picks its fast paths for small
+        // messages (JS strings, its key cache) by the end offset, which inside a large read chunk is never small.
+        return packr.unpack(start === 0 && end === bytes.length ? bytes : bytes.subarray(start, end));
       } catch (err) {
         throw new ErpsCodecError(`cannot decode msgpack payload: ${describeError(err)}`, err);
       }

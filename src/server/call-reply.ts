@@ -16,7 +16,8 @@ function flushScheduledValues(reply: CallReply): void {
  */
 export class CallReply {
   private subscription: Subscription | undefined;
-  private queue: unknown[] = [];
+  /** Stream values waiting for the end of this tick (created by the first one: most replies are single values). */
+  private queue: unknown[] | undefined;
   private flushScheduled = false;
   private finished = false;
   private doneCallback: (() => void) | undefined;
@@ -95,7 +96,7 @@ export class CallReply {
 
   private push(value: unknown): void {
     if (this.finished) return;
-    this.queue.push(value);
+    (this.queue ??= []).push(value);
     if (!this.flushScheduled) {
       this.flushScheduled = true;
       process.nextTick(flushScheduledValues, this);
@@ -106,7 +107,8 @@ export class CallReply {
   flushValues(): void {
     this.flushScheduled = false;
     const queue = this.queue;
-    this.queue = [];
+    if (queue === undefined) return;
+    this.queue = undefined;
     for (const value of queue) {
       if (this.finished) return;
       this.sendValue(value, FrameFlags.MORE);
@@ -115,7 +117,7 @@ export class CallReply {
 
   private complete(): void {
     if (this.finished) return;
-    if (this.queue.length > 0) {
+    if (this.queue !== undefined && this.queue.length > 0) {
       const last = this.queue.pop();
       this.flushValues();
       this.sendValue(last, 0);
@@ -139,7 +141,7 @@ export class CallReply {
   private finish(): void {
     if (this.finished) return;
     this.finished = true;
-    this.queue = [];
+    this.queue = undefined;
     this.subscription?.unsubscribe();
     this.onFinish(this);
     this.doneCallback?.();

@@ -1,3 +1,4 @@
+import { OutgoingPush } from './outgoing-push.js';
 import { EventEmitter } from 'node:events';
 import * as net from 'node:net';
 import type { Duplex } from 'node:stream';
@@ -192,9 +193,10 @@ export class ErpsDaemon implements SessionHost {
   /** Pushes to every connection (or those `filter` accepts); returns how many got it. */
   broadcast(pattern: string, data: unknown, filter?: (connection: ErpsSessionInfo) => boolean): number {
     let sent = 0;
+    const message = new OutgoingPush(pattern, data);
     for (const session of this.sessions.values()) {
       if (filter !== undefined && !filter(session.info)) continue;
-      if (session.push(pattern, data)) sent++;
+      if (session.pushMessage(message)) sent++;
     }
     return sent;
   }

@@ -10,7 +10,11 @@ import type { InboundMessage } from './session.js';
 import type { ErpsSessionInfo } from './session-info.js';
 
 /** A handler as the framework gives it: called with the payload and a context; returns a value, Promise or Observable. */
-export type Handler = ((data: unknown, ctx: unknown) => unknown) & { isEventHandler?: boolean };
+export type Handler = ((data: unknown, ctx: unknown) => unknown) & {
+  isEventHandler?: boolean;
+  /** False when the handler never reads its context (a direct handler without `@Ctx()`): none is built for it. */
+  usesContext?: boolean;
+};
 
 /** Start and end hooks around a handler run (Nest's processing hooks, installed by instrumentation). */
 export interface ProcessingHooks {
@@ -132,6 +136,7 @@ export class Dispatcher {
 
   /** `ended` hears when the handler is done (with its error, if it failed): tracing only. */
   private dispatchCast(handler: Handler, message: InboundMessage, dropped: (reason: string) => void, ended?: (err?: unknown) => void): void {
+    if (this.options.authorize === undefined && this.options.forwardContext === undefined) return this.runEvent(handler, message, ended);
     this.whenAuthorized(message, 'cast', (allowed) => {
       if (!allowed) return dropped(`peer ${describePeer(message.session.info)} may not cast it`);
       this.inCallerContext(message.meta, () => this.runEvent(handler, message, ended), dropped);
@@ -183,8 +188,8 @@ export class Dispatcher {
   }
 
   private runCall(handler: Handler, message: InboundMessage, reply: CallReply): void {
-    const ctx = this.host.contextFor(message);
     const hooks = this.host.processingHooks();
+    const ctx = hooks === undefined && handler.usesContext === false ? undefined : this.host.contextFor(message);
     if (hooks === undefined) {
       // The common case: the framework's handler already returns a Promise, so one `then` is all the plumbing needed.
       let result: unknown;
@@ -238,8 +243,10 @@ export class Dispatcher {
 
   /** Runs the head handler of a pattern (which runs the chain of event handlers for it). */
   private runEvent(handler: Handler, message: InboundMessage, ended?: (err?: unknown) => void): void {
+    const hooks = this.host.processingHooks();
+    if (hooks === undefined && handler.usesContext !== undefined) return this.runDirectEvent(handler, message, ended);
     const ctx = this.host.contextFor(message);
-    this.withHooks(this.host.processingHooks(), ctx, async (end) => {
+    this.withHooks(hooks, ctx, async (end) => {
       const result = await handler(message.data, ctx);
       if (isObservable(result)) {
         const done = ended === undefined ? end : () => (end(), ended());
@@ -252,6 +259,38 @@ export class Dispatcher {
       ended?.(err);
       this.options.logger.error(err);
     });
+  }
+
+  /**
+   * A direct event handler with no hooks: called at once, and a synchronous one costs no Promise. Its errors were
+   * already handed to Nest's exceptions handler (which logs them), so what comes back is only followed to its end.
+   */
+  private runDirectEvent(handler: Handler, message: InboundMessage, ended?: (err?: unknown) => void): void {
+    let result: unknown;
+    try {
+      result = handler(message.data, handler.usesContext === false ? undefined : this.host.contextFor(message));
+    } catch (err) {
+      ended?.(err);
+      this.options.logger.error(err);
+      return;
+    }
+    if (isPromiseLike(result)) {
+      result.then(
+        (value) => this.followEvent(value, ended),
+        (err: unknown) => {
+          ended?.(err);
+          this.options.logger.error(err);
+        },
+      );
+    } else {
+      this.followEvent(result, ended);
+    }
+  }
+
+  private followEvent(result: unknown, ended?: (err?: unknown) => void): void {
+    if (!isObservable(result)) return ended?.();
+    const done = ended === undefined ? noop : () => ended();
+    connectable(result.pipe(finalize(done)), { connector: () => new Subject(), resetOnDisconnect: false }).connect();
   }
 
   /** Runs `fn` between the processing start and end hooks, or directly when there are none. */

@@ -7,6 +7,7 @@ import { ErpsDaemon, ErpsServerEvent, ErpsServerEvents, ErpsServerStats, ErpsSer
 import { Dispatcher, Handler, ProcessingHooks } from './dispatch.js';
 import { ErpsContext } from './erps-context.js';
 import type { ErpsServerOptions } from './erps-server-options.js';
+import { containerOf, DirectDispatchServer, DirectHandler, ErpsDispatchPlanEntry, planDirectDispatch } from '../nest/direct-dispatch.js';
 import type { CallTarget, InboundMessage } from './session.js';
 import type { ErpsSessionInfo } from './session-info.js';
 
@@ -26,7 +27,11 @@ export class ErpsServer extends Server<ErpsServerEvents, ErpsServerStatus> imple
   override readonly transportId = ERPS_TRANSPORT;
   private readonly daemon: ErpsDaemon;
   private readonly dispatcher: Dispatcher;
-  private readonly handlerCache = new Map<string, MessageHandler | null>();
+  private readonly handlerCache = new Map<string, Handler | null>();
+  /** The application enableDirectDispatch() was given, and what was planned from it (at listen()). */
+  private directApp: object | undefined;
+  private directPlan: { byNestHandler: Map<unknown, DirectHandler>; plan: ErpsDispatchPlanEntry[] } | undefined;
+  private listening = false;
   /** Nest's own no-op start hook, to skip the hook machinery when nobody installed one. */
   private readonly defaultStartHook: unknown = (this as unknown as NestHooks).onProcessingStartHook;
   /** Warns when a call's HttpException may have reached its caller as "Internal server error" (no ErpsExceptionFilter). */
@@ -54,9 +59,8 @@ export class ErpsServer extends Server<ErpsServerEvents, ErpsServerStatus> imple
       call: (target: CallTarget, message: InboundMessage, reply: CallReply): void => this.dispatcher.call(target as Handler, message, reply),
       cast: (message: InboundMessage): void => {
         const handler = this.findHandler(message.pattern);
-        const dropped = (reason: string): void => this.daemon.castDropped(message.pattern, reason);
-        if (handler === null || !handler.isEventHandler) return dropped('no @EventPattern handler for it');
-        this.dispatcher.cast(handler as Handler, message, dropped);
+        if (handler === null || !handler.isEventHandler) return this.daemon.castDropped(message.pattern, 'no @EventPattern handler for it');
+        this.dispatcher.cast(handler, message, (reason) => this.daemon.castDropped(message.pattern, reason));
       },
     };
     this.daemon = new ErpsDaemon(config, options.tls, router, this.logger, (status) => {
@@ -68,6 +72,8 @@ export class ErpsServer extends Server<ErpsServerEvents, ErpsServerStatus> imple
   listen(callback: (err?: unknown, ...optionalParams: unknown[]) => void): void {
     this.dispatcher.captureListenContext();
     this.warnOfReservedPatterns();
+    this.listening = true;
+    if (this.directApp !== undefined) this.planDirectDispatch();
     let listening: Promise<void>;
     try {
       listening = this.daemon.listen();
@@ -78,6 +84,37 @@ export class ErpsServer extends Server<ErpsServerEvents, ErpsServerStatus> imple
       () => callback(),
       (err: unknown) => callback(err),
     );
+  }
+
+  /**
+   * Lets handlers that no guard, pipe, interceptor, custom parameter decorator or pre-request hook applies to
+   * (method, controller or global) be called directly, without Nest's per-call pipeline. Exception filters and
+   * processing hooks still apply: a failure goes through the exceptions handler Nest builds for the method, and the
+   * hooks run around every handler, direct or not. `app` is the application this server belongs to (the microservice from
+   * `NestFactory.createMicroservice`, the hybrid app, or a TestingModule); what applies to each handler is read from
+   * it once, at listen() (or now, if already listening). Every other handler goes through Nest as before; see
+   * `dispatchPlan()` for which and why.
+   */
+  enableDirectDispatch(app: object): this {
+    if (containerOf(app) === undefined) {
+      this.logger.warn("enableDirectDispatch(): this is not a Nest application (no container): every handler stays on Nest's pipeline.");
+      return this;
+    }
+    this.directApp = app;
+    if (this.listening) this.planDirectDispatch();
+    return this;
+  }
+
+  /** How each registered pattern is dispatched: directly, or through Nest's pipeline, and why. */
+  dispatchPlan(): ErpsDispatchPlanEntry[] {
+    if (this.directPlan !== undefined) return this.directPlan.plan.map((entry) => ({ ...entry }));
+    if (this.directApp !== undefined) return planDirectDispatch(this.directApp, this.planView(), this.messageHandlers).plan;
+    return [...this.messageHandlers].map(([pattern, handler]) => ({
+      pattern,
+      kind: handler.isEventHandler ? 'event' : 'call',
+      direct: false,
+      reason: 'enableDirectDispatch(app) was not called',
+    }));
   }
 
   /** The bound address after listen(); `port` is the real port when 0 was asked for. */
@@ -163,12 +200,30 @@ export class ErpsServer extends Server<ErpsServerEvents, ErpsServerStatus> imple
     return typeof pattern === 'string' ? pattern : this.normalizePattern(pattern as never);
   }
 
-  private findHandler(pattern: string): MessageHandler | null {
+  private findHandler(pattern: string): Handler | null {
     let handler = this.handlerCache.get(pattern);
     if (handler !== undefined) return handler;
-    handler = this.messageHandlers.get(pattern) ?? this.getHandlerByPattern(pattern);
+    const nestHandler: MessageHandler | null = this.messageHandlers.get(pattern) ?? this.getHandlerByPattern(pattern);
+    handler = (nestHandler === null ? null : (this.directPlan?.byNestHandler.get(nestHandler) ?? nestHandler)) as Handler | null;
     if (handler !== null && this.handlerCache.size < HANDLER_CACHE_LIMIT) this.handlerCache.set(pattern, handler);
     return handler;
+  }
+
+  private planView(): DirectDispatchServer {
+    return {
+      instance: this,
+      transportId: this.transportId,
+      propagatesEventHandlerErrors: (this as { propagatesEventHandlerErrors?: boolean }).propagatesEventHandlerErrors,
+      normalizePattern: (pattern) => this.normalizePattern(pattern as never),
+    };
+  }
+
+  private planDirectDispatch(): void {
+    const planned = planDirectDispatch(this.directApp as object, this.planView(), this.messageHandlers);
+    const byNestHandler = new Map<unknown, DirectHandler>();
+    for (const [pattern, direct] of planned.direct) byNestHandler.set(this.messageHandlers.get(pattern), direct);
+    this.directPlan = { byNestHandler, plan: planned.plan };
+    this.handlerCache.clear();
   }
 
   /** Nest's processing hooks, when instrumentation installed them (they exist only in some Nest versions). */

@@ -3,10 +3,11 @@ import type { Duplex } from 'node:stream';
 import { ErpsConnection, ConnectionOptions } from '../connection/connection.js';
 import { ErpsHeadersError, ErpsProtocolError, describeError, errorReply } from '../errors/index.js';
 import { createCodec, PayloadCodec } from '../protocol/codec.js';
+import { OutgoingPush } from './outgoing-push.js';
 import { Frame, FrameType, PartialFrameBudget } from '../protocol/frame.js';
 import { checkHello, decodeHello, encodeReject, encodeWelcome, HandshakePolicy, Reject, RejectCode, WIRE_VERSION } from '../protocol/handshake.js';
-import { decodeMessageBody, encodeMessagePrefix, MessageBody, PatternCache } from '../protocol/message.js';
-import { decodePayload, payloadBytes, payloadFlags } from '../protocol/payload.js';
+import { decodeMessageBody, MessageBody, PatternCache } from '../protocol/message.js';
+import { decodePayload } from '../protocol/payload.js';
 import { splitMeta, SplitMeta } from '../protocol/headers.js';
 import { ErpsHealthStatus, HEALTH_PATTERN, healthRequestService } from '../protocol/health.js';
 import { algorithmFromFeatures, COMPRESSION_FEATURES, FrameCompressor } from '../connection/compression.js';
@@ -64,11 +65,6 @@ export interface SessionEndpoint {
 
 type SessionState = 'handshake' | 'open' | 'draining' | 'closed';
 
-interface DecodedInput {
-  data: unknown;
-  meta: SplitMeta;
-}
-
 const NO_META: SplitMeta = Object.freeze({ headers: Object.freeze({}), hasContext: false, context: undefined });
 /** After a drain's running calls are done, how long to wait for the client to close its side (a client that does not). */
 const DRAIN_LINGER_MS = 1000;
@@ -122,8 +118,13 @@ export class ServerSession implements ErpsPushChannel {
    * keep up with what is sent to it (more than maxWriteBufferBytes unread): the push is skipped, not queued.
    */
   push(pattern: string, data: unknown): boolean {
+    return this.pushMessage(new OutgoingPush(pattern, data));
+  }
+
+  /** Sends a PUSH built once for many connections (broadcast). */
+  pushMessage(message: OutgoingPush): boolean {
     if (this.codec === undefined || this.state === 'closed' || this.connection.closed || this.connection.congested) return false;
-    this.connection.sendFrame(FrameType.PUSH, payloadFlags(data), 0, encodeMessagePrefix(Buffer.from(pattern, 'utf8'), null), payloadBytes(this.codec, data));
+    this.connection.sendFrame(FrameType.PUSH, message.flags, 0, message.prefix, message.payloadFor(this.codec));
     return true;
   }
 
@@ -233,15 +234,15 @@ export class ServerSession implements ErpsPushChannel {
       reply.error(errorReply('ERPS_NO_HANDLER', `There is no matching message handler defined in the remote service for pattern "${message.pattern}".`));
       return;
     }
-    let input: DecodedInput;
+    let inbound: InboundMessage;
     try {
-      input = this.decodeInput(codec, message, frame);
+      inbound = this.inbound(codec, message, frame);
     } catch (err) {
       reply.error(errorReply(err instanceof ErpsHeadersError ? 'ERPS_HEADERS' : 'ERPS_CODEC', describeError(err)));
       return;
     }
     this.active.set(id, reply);
-    this.host.invokeCall(target, { pattern: message.pattern, data: input.data, meta: input.meta, session: this }, reply);
+    this.host.invokeCall(target, inbound, reply);
   }
 
   /**
@@ -268,20 +269,22 @@ export class ServerSession implements ErpsPushChannel {
     const codec = this.requireOpen('CAST');
     const message = decodeMessageBody(frame.source, frame.start, frame.end, this.patterns);
     this.idleTimer?.refresh();
-    let input: DecodedInput;
+    let inbound: InboundMessage;
     try {
-      input = this.decodeInput(codec, message, frame);
+      inbound = this.inbound(codec, message, frame);
     } catch (err) {
       // A cast has no reply: a payload we cannot read is dropped with a log line, the connection goes on.
       this.host.castDropped(message.pattern, `undecodable payload: ${describeError(err)}`);
       return;
     }
-    this.host.invokeEvent({ pattern: message.pattern, data: input.data, meta: input.meta, session: this });
+    this.host.invokeEvent(inbound);
   }
 
-  /** Payload and metadata of a CALL/CAST; throws ErpsCodecError or ErpsHeadersError. */
-  private decodeInput(codec: PayloadCodec, message: MessageBody, frame: Frame): DecodedInput {
+  /** A CALL/CAST with its payload and metadata decoded; throws ErpsCodecError or ErpsHeadersError. */
+  private inbound(codec: PayloadCodec, message: MessageBody, frame: Frame): InboundMessage {
     return {
+      pattern: message.pattern,
+      session: this,
       data: decodePayload(codec, frame.source, message.payloadStart, frame.end, frame.flags),
       meta: message.meta === null ? NO_META : splitMeta(codec.decode(message.meta)),
     };

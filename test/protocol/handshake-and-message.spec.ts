@@ -117,7 +117,7 @@ describe('codecs', () => {
       return { chunk, start: 37, end: 37 + bytes.length };
     };
     const small = { id: 42, name: 'erps', tags: ['ab', 'cd'], ok: true, n: 3.14159, bin: Buffer.from([1, 2, 3]) };
-    const large = { ...small, text: 'x'.repeat(300), bin: Buffer.alloc(200, 7) };
+    const large = { ...small, text: 'x'.repeat(3000), bin: Buffer.alloc(200, 7) };
     for (const value of [small, large, 'short', 12, [1, [2, [3]]]]) {
       const { chunk, start, end } = place(codec.encode(value));
       expect(codec.decode(chunk, start, end)).toEqual(value);
@@ -130,5 +130,20 @@ describe('codecs', () => {
     // Malformed payloads still fail, small or not.
     const bad = place(Buffer.from([0x82, 0xa1, 0x61]));
     expect(() => codec.decode(bad.chunk, bad.start, bad.end)).toThrow(ErpsCodecError);
+  });
+
+  it('msgpack: binary values of small payloads are copies, not views of what it decodes from', () => {
+    const codec = createCodec('msgpack');
+    const first = codec.encode({ blob: Buffer.from('first-bytes'), list: [Buffer.from([1, 2])] });
+    const second = codec.encode({ blob: Buffer.from('other-bytes'), list: [Buffer.from([9, 9])] });
+    // Both small enough for the shared scratch buffer, decoded from inside larger buffers as frames are.
+    const chunk = Buffer.concat([Buffer.alloc(7), first, Buffer.alloc(3), second]);
+    const a = codec.decode(chunk, 7, 7 + first.length) as { blob: Buffer; list: Buffer[] };
+    const b = codec.decode(chunk, 10 + first.length, chunk.length) as { blob: Buffer; list: Buffer[] };
+    chunk.fill(0);
+    expect(Buffer.from(a.blob).toString()).toBe('first-bytes');
+    expect([...a.list[0]!]).toEqual([1, 2]);
+    expect(Buffer.from(b.blob).toString()).toBe('other-bytes');
+    expect([...b.list[0]!]).toEqual([9, 9]);
   });
 });
