@@ -4,6 +4,7 @@ import { ErpsConnection, ConnectionOptions } from '../connection/connection.js';
 import { ErpsHeadersError, ErpsProtocolError, describeError, errorReply } from '../errors/index.js';
 import { createCodec, PayloadCodec } from '../protocol/codec.js';
 import { OutgoingPush } from './outgoing-push.js';
+import { ActiveCalls } from './active-calls.js';
 import { Frame, FrameType, PartialFrameBudget } from '../protocol/frame.js';
 import { checkHello, decodeHello, encodeReject, encodeWelcome, HandshakePolicy, Reject, RejectCode, WIRE_VERSION } from '../protocol/handshake.js';
 import { decodeMessageBody, MessageBody, PatternCache } from '../protocol/message.js';
@@ -75,7 +76,7 @@ export class ServerSession implements ErpsPushChannel {
   readonly info: ErpsSessionInfo;
   private state: SessionState = 'handshake';
   private codec: PayloadCodec | undefined;
-  private readonly active = new Map<number, CallReply>();
+  private readonly active = new ActiveCalls<CallReply>();
   private readonly patterns = new PatternCache();
   private handshakeTimer: NodeJS.Timeout | undefined;
   private idleTimer: NodeJS.Timeout | undefined;
@@ -154,7 +155,7 @@ export class ServerSession implements ErpsPushChannel {
         clearTimeout(timer);
         clearTimeout(linger);
         this.drained = undefined;
-        for (const reply of [...this.active.values()]) reply.cancel();
+        for (const reply of this.active.values()) reply.cancel();
         this.connection.close();
         resolve();
       };
@@ -241,7 +242,7 @@ export class ServerSession implements ErpsPushChannel {
       reply.error(errorReply(err instanceof ErpsHeadersError ? 'ERPS_HEADERS' : 'ERPS_CODEC', describeError(err)));
       return;
     }
-    this.active.set(id, reply);
+    this.active.add(reply);
     this.host.invokeCall(target, inbound, reply);
   }
 
@@ -305,7 +306,7 @@ export class ServerSession implements ErpsPushChannel {
     clearTimeout(this.handshakeTimer);
     clearTimeout(this.idleTimer);
     this.state = 'closed';
-    for (const reply of [...this.active.values()]) reply.cancel();
+    for (const reply of this.active.values()) reply.cancel();
     this.active.clear();
     this.drained?.();
     this.host.sessionClosed(this, reason, this.codec !== undefined);
