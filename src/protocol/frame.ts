@@ -9,13 +9,6 @@ import { ErpsFrameTooLargeError, ErpsOverloadedError, ErpsProtocolError } from '
 export const HEADER_BYTES = 10;
 /** Largest frame accepted before the handshake is done: a HELLO is at most 329 bytes, WELCOME and REJECT are small. */
 export const HANDSHAKE_MAX_FRAME_BYTES = 1024;
-/**
- * A body split across reads starts with a buffer this large (or what arrived of it in that read, if more; at most its
- * length) and grows fourfold as bytes arrive: a 1 MiB body costs one extra copy of 256 KiB, and a peer never holds
- * more than 4× what it sent (or this).
- */
-const PARTIAL_BODY_START_BYTES = 256 * 1024;
-const PARTIAL_BODY_GROWTH = 4;
 
 export const FrameType = {
   HELLO: 0x01,
@@ -100,14 +93,15 @@ export interface PartialFrameBudget {
 /**
  * Incremental frame decoder: a state machine fed with Buffers of any size and split.
  * It only parses: frames go to `onFrame`, errors are thrown as `ErpsProtocolError`.
- * Bodies that lie inside one chunk stay where they are (the frame points into the chunk); only bodies split
- * across chunks are copied, into a buffer that grows as their bytes arrive (never allocated whole from the length
- * a header announces), each growth reserved from the budget first.
+ * Bodies that lie inside one chunk stay where they are (the frame points into the chunk). A body split across chunks
+ * is kept as the pieces that arrived (views of their chunks, never a buffer of the length its header announces), each
+ * piece reserved from the budget first, and joined once when the last piece is in: one copy of each byte.
  */
 export class FrameDecoder {
   private readonly header = Buffer.alloc(HEADER_BYTES);
   private headerFill = 0;
-  private body: Buffer | null = null;
+  /** The pieces of a split body so far; null when no body is being collected. */
+  private pieces: Buffer[] | null = null;
   private bodyLength = 0;
   private bodyFill = 0;
   private type = 0;
@@ -135,12 +129,12 @@ export class FrameDecoder {
 
   /** Bytes held for an incomplete frame (for tests and memory accounting). */
   get bufferedBytes(): number {
-    return this.headerFill + (this.body === null ? 0 : this.body.length);
+    return this.headerFill + this.bodyFill;
   }
 
   /** Whether a frame has started and not yet completed. */
   get inFrame(): boolean {
-    return this.headerFill > 0 || this.body !== null;
+    return this.headerFill > 0 || this.pieces !== null;
   }
 
   /** Frames completed so far: with inFrame, tells whether the same frame is still incomplete. */
@@ -152,8 +146,8 @@ export class FrameDecoder {
     let offset = 0;
     const length = chunk.length;
     while (offset < length && !this.stopped) {
-      if (this.body !== null) {
-        offset = this.fillBody(chunk, offset);
+      if (this.pieces !== null) {
+        offset = this.addPiece(chunk, offset);
         continue;
       }
       let bodyLength: number;
@@ -177,42 +171,33 @@ export class FrameDecoder {
       } else {
         this.bodyLength = bodyLength;
         this.bodyFill = 0;
-        this.body = this.reserveBody(Math.min(bodyLength, Math.max(PARTIAL_BODY_START_BYTES, length - offset)), 0);
+        this.pieces = [];
       }
     }
   }
 
-  /** Copies what `chunk` holds of the split body from `offset`; emits the frame once whole. Returns the new offset. */
-  private fillBody(chunk: Buffer, offset: number): number {
-    let body = this.body!;
+  /** Keeps what `chunk` holds of the split body from `offset`; emits the frame once whole. Returns the new offset. */
+  private addPiece(chunk: Buffer, offset: number): number {
     const take = Math.min(this.bodyLength - this.bodyFill, chunk.length - offset);
-    if (this.bodyFill + take > body.length) {
-      body = this.body = this.reserveBody(Math.min(this.bodyLength, Math.max(PARTIAL_BODY_GROWTH * body.length, this.bodyFill + take)), body.length);
+    if (this.budget !== undefined && !this.budget.reserve(take)) {
+      this.stop();
+      throw new ErpsOverloadedError(`no room to hold an incomplete frame of ${this.bodyLength} bytes: the budget for partial frames is spent`);
     }
-    chunk.copy(body, this.bodyFill, offset, offset + take);
+    this.pieces!.push(offset === 0 && take === chunk.length ? chunk : chunk.subarray(offset, offset + take));
     this.bodyFill += take;
     if (this.bodyFill === this.bodyLength) {
+      const pieces = this.pieces!;
+      const body = pieces.length === 1 ? pieces[0]! : Buffer.concat(pieces, this.bodyLength);
       this.dropBody();
-      this.emit(body, 0, this.bodyLength);
+      this.emit(body, 0, body.length);
     }
     return offset + take;
   }
 
-  /** A body buffer of `capacity` bytes holding what was filled so far; `held` of them were reserved already. */
-  private reserveBody(capacity: number, held: number): Buffer {
-    if (this.budget !== undefined && !this.budget.reserve(capacity - held)) {
-      this.stop();
-      throw new ErpsOverloadedError(`no room to hold an incomplete frame of ${this.bodyLength} bytes: the budget for partial frames is spent`);
-    }
-    const grown = Buffer.allocUnsafe(capacity);
-    if (this.body !== null) this.body.copy(grown, 0, 0, this.bodyFill);
-    return grown;
-  }
-
   private dropBody(): void {
-    if (this.body === null) return;
-    this.budget?.release(this.body.length);
-    this.body = null;
+    if (this.pieces === null) return;
+    this.budget?.release(this.bodyFill);
+    this.pieces = null;
     this.bodyFill = 0;
   }
 

@@ -128,12 +128,12 @@ describe('FrameDecoder: bytes held for split frames', () => {
     return header;
   }
 
-  it('grows a split body as its bytes arrive instead of allocating the length its header announces', () => {
+  it('holds a split body as the bytes that arrived, never the length its header announces', () => {
     const budget = new CountingBudget(Infinity);
     const frames: Frame[] = [];
     const decoder = new FrameDecoder((f) => frames.push(f), 8 * 1024 * 1024, budget);
     decoder.push(Buffer.concat([announce(4 * 1024 * 1024), Buffer.alloc(100, 1)]));
-    expect(decoder.bufferedBytes).toBeLessThanOrEqual(256 * 1024);
+    expect(decoder.bufferedBytes).toBe(100);
     expect(budget.used).toBe(decoder.bufferedBytes);
     for (let sent = 100; sent < 4 * 1024 * 1024; sent += 16 * 1024) decoder.push(Buffer.alloc(Math.min(16 * 1024, 4 * 1024 * 1024 - sent), 1));
     expect(frames).toHaveLength(1);
@@ -143,12 +143,36 @@ describe('FrameDecoder: bytes held for split frames', () => {
     expect(decoder.inFrame).toBe(false);
   });
 
+  it('joins a split body once its last piece is in, the frame after it in the same chunk intact', () => {
+    const budget = new CountingBudget(Infinity);
+    const frames: Frame[] = [];
+    const decoder = new FrameDecoder((f) => frames.push(f), 8 * 1024 * 1024, budget);
+    const body = Buffer.from(Array.from({ length: 50_000 }, (_, i) => i % 251));
+    const wire = Buffer.concat([encodeFrame(FrameType.CALL, 0, 1, body), encodeFrame(FrameType.CAST, 0, 2, Buffer.from('next'))]);
+    const cuts = [7, 10, 4_000, 4_001, 30_000, 50_012];
+    let from = 0;
+    for (const cut of [...cuts, wire.length]) {
+      decoder.push(wire.subarray(from, cut));
+      from = cut;
+    }
+    expect(frames.map((f) => [f.type, f.id])).toEqual([
+      [FrameType.CALL, 1],
+      [FrameType.CAST, 2],
+    ]);
+    expect(frames[0]!.body.equals(body)).toBe(true);
+    expect(frames[1]!.body.toString()).toBe('next');
+    expect(budget.used).toBe(0);
+  });
+
   it('refuses to grow past the shared budget with ErpsOverloadedError, and gives back what it held', () => {
     const budget = new CountingBudget(400 * 1024);
     const first = new FrameDecoder(() => undefined, 8 * 1024 * 1024, budget);
     const second = new FrameDecoder(() => undefined, 8 * 1024 * 1024, budget);
-    first.push(Buffer.concat([announce(1024 * 1024), Buffer.alloc(120 * 1024)]));
-    expect(() => second.push(Buffer.concat([announce(1024 * 1024), Buffer.alloc(120 * 1024)]))).toThrow(ErpsOverloadedError);
+    first.push(Buffer.concat([announce(1024 * 1024), Buffer.alloc(300 * 1024)]));
+    second.push(Buffer.concat([announce(1024 * 1024), Buffer.alloc(60 * 1024)]));
+    expect(budget.used).toBe(360 * 1024);
+    expect(() => second.push(Buffer.alloc(60 * 1024))).toThrow(ErpsOverloadedError);
+    expect(second.bufferedBytes).toBe(0);
     expect(budget.peak).toBeLessThanOrEqual(400 * 1024);
     first.stop();
     expect(budget.used).toBe(0);
