@@ -9,6 +9,8 @@ import { ErpsFrameTooLargeError, ErpsOverloadedError, ErpsProtocolError } from '
 export const HEADER_BYTES = 10;
 /** Largest frame accepted before the handshake is done: a HELLO is at most 329 bytes, WELCOME and REJECT are small. */
 export const HANDSHAKE_MAX_FRAME_BYTES = 1024;
+/** A split body gets a buffer of its whole length once 1/PARTIAL_BODY_WHOLE_AT of it has arrived. */
+const PARTIAL_BODY_WHOLE_AT = 4;
 
 export const FrameType = {
   HELLO: 0x01,
@@ -94,16 +96,22 @@ export interface PartialFrameBudget {
  * Incremental frame decoder: a state machine fed with Buffers of any size and split.
  * It only parses: frames go to `onFrame`, errors are thrown as `ErpsProtocolError`.
  * Bodies that lie inside one chunk stay where they are (the frame points into the chunk). A body split across chunks
- * is kept as the pieces that arrived (views of their chunks, never a buffer of the length its header announces), each
- * piece reserved from the budget first, and joined once when the last piece is in: one copy of each byte.
+ * is kept as the pieces that arrived (views of their chunks, never a buffer of the length its header announces) until
+ * a quarter of it is in; then it gets a buffer of its whole length, which the pieces and every later byte are copied
+ * into. Each byte is copied once, a peer never holds more than 4× what it sent, and everything held is reserved from
+ * the budget first.
  */
 export class FrameDecoder {
   private readonly header = Buffer.alloc(HEADER_BYTES);
   private headerFill = 0;
-  /** The pieces of a split body so far; null when no body is being collected. */
+  /** The pieces of a split body while less than a quarter of it is in; null otherwise. */
   private pieces: Buffer[] | null = null;
+  /** The whole-length buffer of a split body once a quarter of it is in; null otherwise. */
+  private body: Buffer | null = null;
   private bodyLength = 0;
   private bodyFill = 0;
+  /** Bytes reserved from the budget for the split body: what arrived, then its whole length. */
+  private reserved = 0;
   private type = 0;
   private flags = 0;
   private id = 0;
@@ -129,12 +137,12 @@ export class FrameDecoder {
 
   /** Bytes held for an incomplete frame (for tests and memory accounting). */
   get bufferedBytes(): number {
-    return this.headerFill + this.bodyFill;
+    return this.headerFill + this.reserved;
   }
 
   /** Whether a frame has started and not yet completed. */
   get inFrame(): boolean {
-    return this.headerFill > 0 || this.pieces !== null;
+    return this.headerFill > 0 || this.pieces !== null || this.body !== null;
   }
 
   /** Frames completed so far: with inFrame, tells whether the same frame is still incomplete. */
@@ -146,8 +154,8 @@ export class FrameDecoder {
     let offset = 0;
     const length = chunk.length;
     while (offset < length && !this.stopped) {
-      if (this.pieces !== null) {
-        offset = this.addPiece(chunk, offset);
+      if (this.pieces !== null || this.body !== null) {
+        offset = this.fillBody(chunk, offset);
         continue;
       }
       let bodyLength: number;
@@ -176,28 +184,47 @@ export class FrameDecoder {
     }
   }
 
-  /** Keeps what `chunk` holds of the split body from `offset`; emits the frame once whole. Returns the new offset. */
-  private addPiece(chunk: Buffer, offset: number): number {
+  /** Takes what `chunk` holds of the split body from `offset`; emits the frame once whole. Returns the new offset. */
+  private fillBody(chunk: Buffer, offset: number): number {
     const take = Math.min(this.bodyLength - this.bodyFill, chunk.length - offset);
-    if (this.budget !== undefined && !this.budget.reserve(take)) {
-      this.stop();
-      throw new ErpsOverloadedError(`no room to hold an incomplete frame of ${this.bodyLength} bytes: the budget for partial frames is spent`);
+    const end = offset + take;
+    const complete = this.bodyFill + take === this.bodyLength;
+    if (this.body !== null) {
+      chunk.copy(this.body, this.bodyFill, offset, end);
+    } else if (complete || PARTIAL_BODY_WHOLE_AT * (this.bodyFill + take) < this.bodyLength) {
+      this.reserve(take);
+      this.pieces!.push(offset === 0 && end === chunk.length ? chunk : chunk.subarray(offset, end));
+    } else {
+      this.reserve(this.bodyLength - this.bodyFill);
+      const body = Buffer.allocUnsafe(this.bodyLength);
+      let at = 0;
+      for (const piece of this.pieces!) at += piece.copy(body, at);
+      chunk.copy(body, at, offset, end);
+      this.pieces = null;
+      this.body = body;
     }
-    this.pieces!.push(offset === 0 && take === chunk.length ? chunk : chunk.subarray(offset, offset + take));
     this.bodyFill += take;
-    if (this.bodyFill === this.bodyLength) {
-      const pieces = this.pieces!;
-      const body = pieces.length === 1 ? pieces[0]! : Buffer.concat(pieces, this.bodyLength);
+    if (complete) {
+      const body = this.body ?? (this.pieces!.length === 1 ? this.pieces![0]! : Buffer.concat(this.pieces!, this.bodyLength));
       this.dropBody();
       this.emit(body, 0, body.length);
     }
-    return offset + take;
+    return end;
+  }
+
+  private reserve(bytes: number): void {
+    if (this.budget !== undefined && !this.budget.reserve(bytes)) {
+      this.stop();
+      throw new ErpsOverloadedError(`no room to hold an incomplete frame of ${this.bodyLength} bytes: the budget for partial frames is spent`);
+    }
+    this.reserved += bytes;
   }
 
   private dropBody(): void {
-    if (this.pieces === null) return;
-    this.budget?.release(this.bodyFill);
+    this.budget?.release(this.reserved);
+    this.reserved = 0;
     this.pieces = null;
+    this.body = null;
     this.bodyFill = 0;
   }
 

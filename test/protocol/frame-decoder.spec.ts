@@ -164,13 +164,31 @@ describe('FrameDecoder: bytes held for split frames', () => {
     expect(budget.used).toBe(0);
   });
 
+  it('takes a buffer of the whole length once a quarter of the body is in, and never holds more than 4× what arrived', () => {
+    const budget = new CountingBudget(Infinity);
+    const frames: Frame[] = [];
+    const decoder = new FrameDecoder((f) => frames.push(f), 8 * 1024 * 1024, budget);
+    const length = 1024 * 1024;
+    decoder.push(Buffer.concat([announce(length), Buffer.alloc(200 * 1024, 2)]));
+    expect(decoder.bufferedBytes).toBe(200 * 1024);
+    decoder.push(Buffer.alloc(100 * 1024, 2));
+    expect(decoder.bufferedBytes).toBe(length);
+    expect(budget.used).toBe(length);
+    for (let sent = 300 * 1024; sent < length; sent += 64 * 1024) decoder.push(Buffer.alloc(Math.min(64 * 1024, length - sent), 2));
+    expect(frames).toHaveLength(1);
+    expect(frames[0]!.body.length).toBe(length);
+    expect(frames[0]!.body.every((byte) => byte === 2)).toBe(true);
+    expect(budget.used).toBe(0);
+    expect(budget.peak).toBeLessThanOrEqual(4 * 300 * 1024);
+  });
+
   it('refuses to grow past the shared budget with ErpsOverloadedError, and gives back what it held', () => {
     const budget = new CountingBudget(400 * 1024);
     const first = new FrameDecoder(() => undefined, 8 * 1024 * 1024, budget);
     const second = new FrameDecoder(() => undefined, 8 * 1024 * 1024, budget);
-    first.push(Buffer.concat([announce(1024 * 1024), Buffer.alloc(300 * 1024)]));
-    second.push(Buffer.concat([announce(1024 * 1024), Buffer.alloc(60 * 1024)]));
-    expect(budget.used).toBe(360 * 1024);
+    first.push(Buffer.concat([announce(1024 * 1024), Buffer.alloc(200 * 1024)]));
+    second.push(Buffer.concat([announce(1024 * 1024), Buffer.alloc(150 * 1024)]));
+    expect(budget.used).toBe(350 * 1024);
     expect(() => second.push(Buffer.alloc(60 * 1024))).toThrow(ErpsOverloadedError);
     expect(second.bufferedBytes).toBe(0);
     expect(budget.peak).toBeLessThanOrEqual(400 * 1024);
