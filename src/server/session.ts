@@ -83,7 +83,10 @@ export class ServerSession implements ErpsPushChannel {
   private drained: (() => void) | undefined;
   private readonly finishReply = (reply: CallReply): void => {
     this.active.delete(reply.id);
-    if (this.active.size === 0 && this.drained !== undefined) this.drained();
+    if (this.active.size > 0) return;
+    // Idle from now, not from the last CALL: the reply just queued must not be cut off by idleTimeoutMs.
+    this.idleTimer?.refresh();
+    this.drained?.();
   };
 
   constructor(
