@@ -2,7 +2,7 @@
  * `npm run bench`: nestjs-erps against Nest TCP+mTLS, Nest gRPC+mTLS and a raw mutual-TLS floor.
  *
  *   node build/bench/main.js [--mode compare|idle|soak|fleet|scale] [--systems erps,erps-otel,nest-tcp,nest-grpc,raw]
- *     [--workloads echo1,echo100,mib4,cast,stream,broadcast] [--duration 3] [--runs 3] [--cpu-prof]
+ *     [--workloads echo1,echo100,mib4,cast,stream,broadcast] [--duration 3] [--runs 3] [--cpu-prof [--keep-profiles DIR]]
  *     [--clients 1000] [--calls 1000000] [--slow-ms 2] [--slow-concurrency 4]
  *     [--workers 1,2] [--inflight 100,200] [--connections 2]
  *
@@ -40,7 +40,7 @@
  */
 import 'reflect-metadata';
 import { ChildProcess, fork } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { availableParallelism, cpus, tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
@@ -92,6 +92,8 @@ interface Options {
   durationS: number;
   runs: number;
   cpuProf: boolean;
+  /** With --cpu-prof: a folder the newest server and client profiles are copied to (the temporary one is removed). */
+  keepProfiles: string | undefined;
   clients: number;
   calls: number;
   slowMs: number;
@@ -108,7 +110,7 @@ function usage(message: string): never {
   console.error(
     'usage: npm run bench -- [--mode compare|idle|soak|fleet|scale] [--systems erps,erps-otel,nest-tcp,nest-grpc,raw] ' +
       '[--workloads echo1,echo100,mib4,cast,stream,broadcast (default: the first four)] ' +
-      '[--duration seconds] [--runs N] [--cpu-prof] [--clients N (idle)] [--calls N (soak)] [--slow-ms N (fleet)] [--slow-concurrency N (fleet)] ' +
+      '[--duration seconds] [--runs N] [--cpu-prof] [--keep-profiles DIR] [--clients N (idle)] [--calls N (soak)] [--slow-ms N (fleet)] [--slow-concurrency N (fleet)] ' +
       '[--workers 1,2 (scale)] [--inflight 100,200 (scale)] [--connections N (scale)]',
   );
   process.exit(2);
@@ -133,6 +135,7 @@ function parseOptions(argv: string[]): Options {
     durationS: 3,
     runs: 3,
     cpuProf: false,
+    keepProfiles: undefined,
     clients: 1000,
     calls: 1_000_000,
     slowMs: 2,
@@ -192,6 +195,10 @@ function parseOptions(argv: string[]): Options {
         break;
       case '--cpu-prof':
         options.cpuProf = true;
+        break;
+      case '--keep-profiles':
+        options.cpuProf = true;
+        options.keepProfiles = value();
         break;
       case '--clients':
         options.clients = Math.ceil(positive('--clients'));
@@ -553,6 +560,12 @@ async function compare(options: Options, env: Env): Promise<void> {
       if (profiles[0] === undefined) continue;
       console.log(`\nCPU profile of the erps ${side} process (${options.workloads.join(', ')}; newest of ${profiles.length}):\n`);
       console.log(profileTable(summarizeProfile(profiles[0], 30)));
+      if (options.keepProfiles !== undefined) {
+        mkdirSync(options.keepProfiles, { recursive: true });
+        const kept = join(options.keepProfiles, `${side}.cpuprofile`);
+        copyFileSync(profiles[0], kept);
+        console.log(`\n(kept as ${kept}: npm run bench:profile-summary -- ${kept})`);
+      }
     }
   }
 

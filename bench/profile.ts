@@ -1,5 +1,6 @@
 /**
- * Summarizes a V8 .cpuprofile (from node --cpu-prof): self time per function, heaviest first.
+ * Summarizes a V8 .cpuprofile (from node --cpu-prof): self time per function, heaviest first, and inclusive time
+ * (the function and everything it called), which is what attributes a cost to the code that caused it.
  * Usable on its own: node build/bench/profile.js <file.cpuprofile> [top]
  */
 import { readFileSync } from 'node:fs';
@@ -49,6 +50,8 @@ export interface ProfileSummary {
   totalMs: number;
   idleMs: number;
   lines: ProfileLine[];
+  /** Heaviest by inclusive time (module loading left out); `selfMs` is then the inclusive time. */
+  inclusive: ProfileLine[];
   packages: Array<{ name: string; selfMs: number; percentOfBusy: number }>;
 }
 
@@ -61,6 +64,15 @@ export function summarizeProfile(path: string, top = 25): ProfileSummary {
     const id = profile.samples[i]!;
     selfUs.set(id, (selfUs.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0));
   }
+  const parentOf = new Map<number, number>();
+  for (const node of profile.nodes) for (const child of node.children ?? []) parentOf.set(child, node.id);
+  const keyOf = (node: CpuProfileNode): { key: string; functionName: string; location: string } => {
+    const frame = node.callFrame;
+    const functionName = frame.functionName || '(anonymous)';
+    const location = frame.url ? `${shortUrl(frame.url)}:${frame.lineNumber + 1}` : '';
+    return { key: `${functionName}@${location}`, functionName, location };
+  };
+  const inclusiveUs = new Map<string, { us: number; functionName: string; location: string }>();
   const byFunction = new Map<string, { us: number; functionName: string; location: string }>();
   const byPackage = new Map<string, number>();
   let totalUs = 0;
@@ -76,6 +88,16 @@ export function summarizeProfile(path: string, top = 25): ProfileSummary {
     const entry = byFunction.get(key) ?? { us: 0, functionName: name, location };
     entry.us += us;
     byFunction.set(key, entry);
+    // Every function on this sample's stack, once (recursion counts once).
+    const seen = new Set<string>();
+    for (let at: number | undefined = id; at !== undefined; at = parentOf.get(at)) {
+      const frameKey = keyOf(byId.get(at)!);
+      if (seen.has(frameKey.key)) continue;
+      seen.add(frameKey.key);
+      const inclusive = inclusiveUs.get(frameKey.key) ?? { us: 0, functionName: frameKey.functionName, location: frameKey.location };
+      inclusive.us += us;
+      inclusiveUs.set(frameKey.key, inclusive);
+    }
   }
   const busyUs = totalUs - idleUs;
   const packages = [...byPackage.entries()].sort((a, b) => b[1] - a[1]).map(([name, us]) => ({ name, selfMs: us / 1000, percentOfBusy: (100 * us) / busyUs }));
@@ -84,7 +106,13 @@ export function summarizeProfile(path: string, top = 25): ProfileSummary {
     .sort((a, b) => b.us - a.us)
     .slice(0, top)
     .map((entry) => ({ selfMs: entry.us / 1000, percent: (100 * entry.us) / busyUs, functionName: entry.functionName, location: entry.location }));
-  return { totalMs: totalUs / 1000, idleMs: idleUs / 1000, lines, packages };
+  const startUp = /^node:internal\/(modules|main)|^\(root\)$|^\(idle\)$/;
+  const inclusive = [...inclusiveUs.values()]
+    .filter((entry) => !startUp.test(entry.location) && !startUp.test(entry.functionName))
+    .sort((a, b) => b.us - a.us)
+    .slice(0, top)
+    .map((entry) => ({ selfMs: entry.us / 1000, percent: (100 * entry.us) / busyUs, functionName: entry.functionName, location: entry.location }));
+  return { totalMs: totalUs / 1000, idleMs: idleUs / 1000, lines, inclusive, packages };
 }
 
 export function profileTable(summary: ProfileSummary): string {
@@ -99,6 +127,10 @@ export function profileTable(summary: ProfileSummary): string {
     '|---:|---:|---|---|',
   ];
   for (const line of summary.lines) {
+    out.push(`| ${line.selfMs.toFixed(0)} | ${line.percent.toFixed(1)} | \`${line.functionName}\` | ${line.location} |`);
+  }
+  out.push('', '| inclusive ms | % of busy | function | location |', '|---:|---:|---|---|');
+  for (const line of summary.inclusive) {
     out.push(`| ${line.selfMs.toFixed(0)} | ${line.percent.toFixed(1)} | \`${line.functionName}\` | ${line.location} |`);
   }
   return out.join('\n');
