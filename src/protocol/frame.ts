@@ -9,8 +9,20 @@ import { ErpsFrameTooLargeError, ErpsOverloadedError, ErpsProtocolError } from '
 export const HEADER_BYTES = 10;
 /** Largest frame accepted before the handshake is done: a HELLO is at most 329 bytes, WELCOME and REJECT are small. */
 export const HANDSHAKE_MAX_FRAME_BYTES = 1024;
-/** A split body gets a buffer of its whole length once 1/PARTIAL_BODY_WHOLE_AT of it has arrived. */
-const PARTIAL_BODY_WHOLE_AT = 4;
+/**
+ * A body split across reads starts with a buffer this large (or what arrived of it in that read, if more; at most its
+ * length) and grows fourfold as bytes arrive; a size within 1/PARTIAL_BODY_SLACK of the body's length becomes that
+ * length, so a body of 1 MiB plus its prefix grows 256 KiB → whole (one extra copy of 256 KiB), not 256 KiB → 1 MiB →
+ * whole (another of 1 MiB). A peer never holds more than 4.5× what it sent (or the start size).
+ */
+const PARTIAL_BODY_START_BYTES = 256 * 1024;
+const PARTIAL_BODY_GROWTH = 4;
+const PARTIAL_BODY_SLACK = 8;
+
+/** The buffer size for a split body of `bodyLength` bytes that needs at least `size`: its whole length when close. */
+function partialBodySize(size: number, bodyLength: number): number {
+  return bodyLength - size <= size / PARTIAL_BODY_SLACK ? bodyLength : size;
+}
 
 export const FrameType = {
   HELLO: 0x01,
@@ -95,23 +107,16 @@ export interface PartialFrameBudget {
 /**
  * Incremental frame decoder: a state machine fed with Buffers of any size and split.
  * It only parses: frames go to `onFrame`, errors are thrown as `ErpsProtocolError`.
- * Bodies that lie inside one chunk stay where they are (the frame points into the chunk). A body split across chunks
- * is kept as the pieces that arrived (views of their chunks, never a buffer of the length its header announces) until
- * a quarter of it is in; then it gets a buffer of its whole length, which the pieces and every later byte are copied
- * into. Each byte is copied once, a peer never holds more than 4× what it sent, and everything held is reserved from
- * the budget first.
+ * Bodies that lie inside one chunk stay where they are (the frame points into the chunk); only bodies split
+ * across chunks are copied, into a buffer that grows as their bytes arrive (never allocated whole from the length
+ * a header announces), each growth reserved from the budget first.
  */
 export class FrameDecoder {
   private readonly header = Buffer.alloc(HEADER_BYTES);
   private headerFill = 0;
-  /** The pieces of a split body while less than a quarter of it is in; null otherwise. */
-  private pieces: Buffer[] | null = null;
-  /** The whole-length buffer of a split body once a quarter of it is in; null otherwise. */
   private body: Buffer | null = null;
   private bodyLength = 0;
   private bodyFill = 0;
-  /** Bytes reserved from the budget for the split body: what arrived, then its whole length. */
-  private reserved = 0;
   private type = 0;
   private flags = 0;
   private id = 0;
@@ -137,12 +142,12 @@ export class FrameDecoder {
 
   /** Bytes held for an incomplete frame (for tests and memory accounting). */
   get bufferedBytes(): number {
-    return this.headerFill + this.reserved;
+    return this.headerFill + (this.body === null ? 0 : this.body.length);
   }
 
   /** Whether a frame has started and not yet completed. */
   get inFrame(): boolean {
-    return this.headerFill > 0 || this.pieces !== null || this.body !== null;
+    return this.headerFill > 0 || this.body !== null;
   }
 
   /** Frames completed so far: with inFrame, tells whether the same frame is still incomplete. */
@@ -154,7 +159,7 @@ export class FrameDecoder {
     let offset = 0;
     const length = chunk.length;
     while (offset < length && !this.stopped) {
-      if (this.pieces !== null || this.body !== null) {
+      if (this.body !== null) {
         offset = this.fillBody(chunk, offset);
         continue;
       }
@@ -179,51 +184,42 @@ export class FrameDecoder {
       } else {
         this.bodyLength = bodyLength;
         this.bodyFill = 0;
-        this.pieces = [];
+        this.body = this.reserveBody(partialBodySize(Math.min(bodyLength, Math.max(PARTIAL_BODY_START_BYTES, length - offset)), bodyLength), 0);
       }
     }
   }
 
-  /** Takes what `chunk` holds of the split body from `offset`; emits the frame once whole. Returns the new offset. */
+  /** Copies what `chunk` holds of the split body from `offset`; emits the frame once whole. Returns the new offset. */
   private fillBody(chunk: Buffer, offset: number): number {
+    let body = this.body!;
     const take = Math.min(this.bodyLength - this.bodyFill, chunk.length - offset);
-    const end = offset + take;
-    const complete = this.bodyFill + take === this.bodyLength;
-    if (this.body !== null) {
-      chunk.copy(this.body, this.bodyFill, offset, end);
-    } else if (complete || PARTIAL_BODY_WHOLE_AT * (this.bodyFill + take) < this.bodyLength) {
-      this.reserve(take);
-      this.pieces!.push(offset === 0 && end === chunk.length ? chunk : chunk.subarray(offset, end));
-    } else {
-      this.reserve(this.bodyLength - this.bodyFill);
-      const body = Buffer.allocUnsafe(this.bodyLength);
-      let at = 0;
-      for (const piece of this.pieces!) at += piece.copy(body, at);
-      chunk.copy(body, at, offset, end);
-      this.pieces = null;
-      this.body = body;
+    if (this.bodyFill + take > body.length) {
+      const size = Math.min(this.bodyLength, Math.max(PARTIAL_BODY_GROWTH * body.length, this.bodyFill + take));
+      body = this.body = this.reserveBody(partialBodySize(size, this.bodyLength), body.length);
     }
+    chunk.copy(body, this.bodyFill, offset, offset + take);
     this.bodyFill += take;
-    if (complete) {
-      const body = this.body ?? (this.pieces!.length === 1 ? this.pieces![0]! : Buffer.concat(this.pieces!, this.bodyLength));
+    if (this.bodyFill === this.bodyLength) {
       this.dropBody();
-      this.emit(body, 0, body.length);
+      this.emit(body, 0, this.bodyLength);
     }
-    return end;
+    return offset + take;
   }
 
-  private reserve(bytes: number): void {
-    if (this.budget !== undefined && !this.budget.reserve(bytes)) {
+  /** A body buffer of `capacity` bytes holding what was filled so far; `held` of them were reserved already. */
+  private reserveBody(capacity: number, held: number): Buffer {
+    if (this.budget !== undefined && !this.budget.reserve(capacity - held)) {
       this.stop();
       throw new ErpsOverloadedError(`no room to hold an incomplete frame of ${this.bodyLength} bytes: the budget for partial frames is spent`);
     }
-    this.reserved += bytes;
+    const grown = Buffer.allocUnsafe(capacity);
+    if (this.body !== null) this.body.copy(grown, 0, 0, this.bodyFill);
+    return grown;
   }
 
   private dropBody(): void {
-    this.budget?.release(this.reserved);
-    this.reserved = 0;
-    this.pieces = null;
+    if (this.body === null) return;
+    this.budget?.release(this.body.length);
     this.body = null;
     this.bodyFill = 0;
   }
