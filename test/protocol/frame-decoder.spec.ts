@@ -1,3 +1,5 @@
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { ErpsFrameTooLargeError, ErpsOverloadedError, ErpsProtocolError } from '../../src/errors/index';
 import { encodeFrame, Frame, FrameDecoder, FrameFlags, FrameType, HANDSHAKE_MAX_FRAME_BYTES, HEADER_BYTES } from '../../src/protocol/frame';
 
@@ -157,6 +159,21 @@ describe('FrameDecoder: bytes held for split frames', () => {
     expect(frames[0]!.body.every((byte) => byte === 3)).toBe(true);
     expect(budget.reservations).toEqual([256 * 1024, length - 256 * 1024]);
     expect(budget.used).toBe(0);
+  });
+
+  it('a body trickled one byte per read costs no heap per read (one buffer, not an object per piece)', () => {
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    const decoder = new FrameDecoder(() => undefined, 8 * 1024 * 1024, new CountingBudget(Infinity));
+    decoder.push(announce(4 * 1024 * 1024));
+    gc();
+    const before = process.memoryUsage().heapUsed;
+    for (let i = 0; i < 200_000; i++) decoder.push(Buffer.alloc(1, 7));
+    gc();
+    expect(decoder.bufferedBytes).toBe(256 * 1024);
+    // Keeping each read (a Buffer object and a slot) until the body is whole would hold ~20 MB of heap here.
+    expect(process.memoryUsage().heapUsed - before).toBeLessThan(4 * 1024 * 1024);
+    decoder.stop();
   });
 
   it('joins a split body with the frame after it in the same chunk intact', () => {
