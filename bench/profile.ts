@@ -66,37 +66,37 @@ export function summarizeProfile(path: string, top = 25): ProfileSummary {
   }
   const parentOf = new Map<number, number>();
   for (const node of profile.nodes) for (const child of node.children ?? []) parentOf.set(child, node.id);
-  const keyOf = (node: CpuProfileNode): { key: string; functionName: string; location: string } => {
+  // One name per node, for self and inclusive time alike.
+  const functionOf = new Map<number, { key: string; functionName: string; location: string }>();
+  for (const node of profile.nodes) {
     const frame = node.callFrame;
     const functionName = frame.functionName || '(anonymous)';
     const location = frame.url ? `${shortUrl(frame.url)}:${frame.lineNumber + 1}` : '';
-    return { key: `${functionName}@${location}`, functionName, location };
-  };
+    functionOf.set(node.id, { key: `${functionName}@${location}`, functionName, location });
+  }
   const inclusiveUs = new Map<string, { us: number; functionName: string; location: string }>();
   const byFunction = new Map<string, { us: number; functionName: string; location: string }>();
   const byPackage = new Map<string, number>();
   let totalUs = 0;
   let idleUs = 0;
   for (const [id, us] of selfUs) {
-    const frame = byId.get(id)!.callFrame;
+    const url = byId.get(id)!.callFrame.url;
+    const fn = functionOf.get(id)!;
     totalUs += us;
-    const name = frame.functionName || '(anonymous)';
-    if (name === '(idle)') idleUs += us;
-    else byPackage.set(packageOf(frame.url), (byPackage.get(packageOf(frame.url)) ?? 0) + us);
-    const location = frame.url ? `${shortUrl(frame.url)}:${frame.lineNumber + 1}` : '';
-    const key = `${name}@${location}`;
-    const entry = byFunction.get(key) ?? { us: 0, functionName: name, location };
+    if (fn.functionName === '(idle)') idleUs += us;
+    else byPackage.set(packageOf(url), (byPackage.get(packageOf(url)) ?? 0) + us);
+    const entry = byFunction.get(fn.key) ?? { us: 0, functionName: fn.functionName, location: fn.location };
     entry.us += us;
-    byFunction.set(key, entry);
+    byFunction.set(fn.key, entry);
     // Every function on this sample's stack, once (recursion counts once).
     const seen = new Set<string>();
     for (let at: number | undefined = id; at !== undefined; at = parentOf.get(at)) {
-      const frameKey = keyOf(byId.get(at)!);
-      if (seen.has(frameKey.key)) continue;
-      seen.add(frameKey.key);
-      const inclusive = inclusiveUs.get(frameKey.key) ?? { us: 0, functionName: frameKey.functionName, location: frameKey.location };
+      const caller = functionOf.get(at)!;
+      if (seen.has(caller.key)) continue;
+      seen.add(caller.key);
+      const inclusive = inclusiveUs.get(caller.key) ?? { us: 0, functionName: caller.functionName, location: caller.location };
       inclusive.us += us;
-      inclusiveUs.set(frameKey.key, inclusive);
+      inclusiveUs.set(caller.key, inclusive);
     }
   }
   const busyUs = totalUs - idleUs;
