@@ -19,8 +19,9 @@ const PARTIAL_BODY_START_BYTES = 256 * 1024;
 const PARTIAL_BODY_GROWTH = 4;
 const PARTIAL_BODY_SLACK = 8;
 
-/** The buffer size for a split body of `bodyLength` bytes that needs at least `size`: its whole length when close. */
-function partialBodySize(size: number, bodyLength: number): number {
+/** The buffer size for a split body of `bodyLength` bytes that wants `wanted`: at most its length, all of it when close. */
+function partialBodySize(wanted: number, bodyLength: number): number {
+  const size = Math.min(bodyLength, wanted);
   return bodyLength - size <= size / PARTIAL_BODY_SLACK ? bodyLength : size;
 }
 
@@ -184,7 +185,7 @@ export class FrameDecoder {
       } else {
         this.bodyLength = bodyLength;
         this.bodyFill = 0;
-        this.body = this.reserveBody(partialBodySize(Math.min(bodyLength, Math.max(PARTIAL_BODY_START_BYTES, length - offset)), bodyLength), 0);
+        this.body = this.reserveBody(partialBodySize(Math.max(PARTIAL_BODY_START_BYTES, length - offset), bodyLength), 0);
       }
     }
   }
@@ -194,8 +195,7 @@ export class FrameDecoder {
     let body = this.body!;
     const take = Math.min(this.bodyLength - this.bodyFill, chunk.length - offset);
     if (this.bodyFill + take > body.length) {
-      const size = Math.min(this.bodyLength, Math.max(PARTIAL_BODY_GROWTH * body.length, this.bodyFill + take));
-      body = this.body = this.reserveBody(partialBodySize(size, this.bodyLength), body.length);
+      body = this.body = this.reserveBody(partialBodySize(Math.max(PARTIAL_BODY_GROWTH * body.length, this.bodyFill + take), this.bodyLength), body.length);
     }
     chunk.copy(body, this.bodyFill, offset, offset + take);
     this.bodyFill += take;
