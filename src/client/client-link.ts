@@ -64,6 +64,7 @@ export class ClientLink implements CallCarrier {
   ) {
     connection.setHandlers({ onFrame: (frame) => this.onFrame(frame), onClose: (reason) => this.onClose(reason) });
     connection.earlyFlushFrames = CLIENT_EARLY_FLUSH_FRAMES;
+    connection.flushAtEndOfTurn = true;
   }
 
   /** Accepts new calls: open and not told to go away. */

@@ -20,20 +20,21 @@ const nextTick = (): Promise<void> => new Promise((resolve) => process.nextTick(
 const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 describe('ErpsConnection: bursts of frames', () => {
-  it('writes a burst early every 24 frames by default, the rest at the end of the turn of the event loop', async () => {
+  it('writes a burst early every 24 frames by default, the rest at the end of the tick', async () => {
     const { socket, writes } = recordingSocket();
     const connection = new ErpsConnection(socket, { onFrame: () => undefined, onClose: () => undefined }, { keepaliveMs: 0 });
     for (let id = 1; id <= 100; id++) connection.sendFrame(FrameType.CALL, 0, id, Buffer.alloc(0), payload);
     expect(writes).toHaveLength(4);
-    await nextTurn();
+    await nextTick();
     expect(writes).toHaveLength(5);
     connection.close(new Error('done'));
   });
 
-  it('writes a burst in one piece up to earlyFlushFrames frames (what a client link sets)', async () => {
+  it('writes a burst in one piece up to earlyFlushFrames frames, at the end of the turn (what a client link sets)', async () => {
     const { socket, writes } = recordingSocket();
     const connection = new ErpsConnection(socket, { onFrame: () => undefined, onClose: () => undefined }, { keepaliveMs: 0 });
     connection.earlyFlushFrames = 256;
+    connection.flushAtEndOfTurn = true;
     for (let id = 1; id <= 100; id++) connection.sendFrame(FrameType.CALL, 0, id, Buffer.alloc(0), payload);
     expect(writes).toHaveLength(0);
     await nextTurn();
@@ -45,9 +46,10 @@ describe('ErpsConnection: bursts of frames', () => {
     connection.close(new Error('done'));
   });
 
-  it('writes what several ticks of one turn queued together (one socket read can hold several TLS records, each its own tick)', async () => {
+  it('with flushAtEndOfTurn, writes what several ticks of one turn queued together (a read can hold several TLS records)', async () => {
     const { socket, writes } = recordingSocket();
     const connection = new ErpsConnection(socket, { onFrame: () => undefined, onClose: () => undefined }, { keepaliveMs: 0 });
+    connection.flushAtEndOfTurn = true;
     connection.sendFrame(FrameType.CALL, 0, 1, Buffer.alloc(0), payload);
     await nextTick();
     connection.sendFrame(FrameType.CALL, 0, 2, Buffer.alloc(0), payload);
