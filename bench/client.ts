@@ -32,7 +32,7 @@ import {
   withTimeout,
   writeProto,
 } from './common.js';
-import { frame, RAW_CALL, RAW_CAST, RAW_COUNT, RAW_RUN, RAW_STREAM, RAW_SUBSCRIBE, RawClient } from './raw.js';
+import { frame, RAW_CALL, RAW_CALL_MSGPACK, RAW_CAST, RAW_CAST_MSGPACK, RAW_COUNT, RAW_RUN, RAW_STREAM, RAW_SUBSCRIBE, rawMsgpack, RawClient, unpackBody } from './raw.js';
 import { enableOtel } from './otel-setup.js';
 
 type PayloadKind = 'small' | 'mib';
@@ -313,7 +313,12 @@ function grpcDriver(args: ClientArgs): Driver {
   };
 }
 
-function rawDriver(args: ClientArgs): Driver {
+/**
+ * `raw` (the floor), or with `msgpack` the `raw-msgpack` system: a small echo or cast then packs the object with
+ * msgpackr at every send, as erps does, and an echo's reply is unpacked. 1 MiB echoes, streams and broadcasts stay
+ * the raw system's (erps carries a Buffer uncoded too); main.ts runs raw-msgpack for echo1, echo100 and cast only.
+ */
+function rawDriver(args: ClientArgs, msgpack = false): Driver {
   const tlsFiles = { ca: readFileSync(args.tls.caFile), cert: readFileSync(args.tls.certFile), key: readFileSync(args.tls.keyFile) };
   const client = new RawClient({ host: '127.0.0.1', port: args.port, ...tlsFiles });
   const smallBody = Buffer.from(JSON.stringify(smallObject()));
@@ -329,20 +334,22 @@ function rawDriver(args: ClientArgs): Driver {
     values.forEach((v, i) => body.writeUInt32BE(v, 4 * i));
     return body;
   };
+  const calls = msgpack
+    ? msgpackCalls(client, mib)
+    : {
+        echo: (kind: PayloadKind): Promise<unknown> => client.request(kind === 'small' ? small : mib),
+        check: (kind: PayloadKind, reply: unknown): boolean => Buffer.isBuffer(reply) && reply.length === (kind === 'small' ? small.length : mib.length),
+        cast: (): void => client.write(cast),
+        barrier: (): Promise<unknown> => client.request(small),
+      };
   return {
     connect: async () => {
       await client.connect();
       await client.request(small);
     },
-    echo: (kind) => client.request(kind === 'small' ? small : mib),
-    check: (kind, reply) => Buffer.isBuffer(reply) && reply.length === (kind === 'small' ? small.length : mib.length),
-    castFor: (durationMs) =>
-      castWithBarriers(
-        () => client.write(cast),
-        () => client.request(small),
-        count,
-        durationMs,
-      ),
+    echo: calls.echo,
+    check: calls.check,
+    castFor: (durationMs) => castWithBarriers(calls.cast, calls.barrier, count, durationMs),
     stream: (n) => client.stream(frame(RAW_STREAM, u32s(n))),
     subscribe: async (clients, onMessage) => {
       for (let i = 1; i < clients; i++) subscribers.push(new RawClient({ host: '127.0.0.1', port: args.port, ca: tlsFiles.ca, cert: tlsFiles.cert, key: tlsFiles.key }));
@@ -359,6 +366,19 @@ function rawDriver(args: ClientArgs): Driver {
     close: async () => {
       for (const c of [client, ...subscribers]) c.close();
     },
+  };
+}
+
+/** raw-msgpack's small echoes and casts: the object packed at every send, an echo's reply unpacked. */
+function msgpackCalls(client: RawClient, mib: Buffer): Pick<Driver, 'echo' | 'check'> & { cast(): void; barrier(): Promise<unknown> } {
+  const codec = rawMsgpack();
+  const object = smallObject();
+  const call = (): Promise<unknown> => client.request(frame(RAW_CALL_MSGPACK, codec.pack(object))).then((reply) => unpackBody(codec, reply));
+  return {
+    echo: (kind) => (kind === 'small' ? call() : client.request(mib)),
+    check: (kind, reply) => (kind === 'small' ? (reply as { id?: unknown } | undefined)?.id === object.id : Buffer.isBuffer(reply) && reply.length === mib.length),
+    cast: () => client.write(frame(RAW_CAST_MSGPACK, codec.pack(object))),
+    barrier: call,
   };
 }
 
@@ -607,6 +627,9 @@ async function main(): Promise<void> {
         break;
       case 'raw':
         driver = rawDriver(args);
+        break;
+      case 'raw-msgpack':
+        driver = rawDriver(args, true);
         break;
       default:
         throw new Error(`unknown system ${String(args.system)}`);

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setImmediate as nextTurn, setTimeout as sleep } from 'node:timers/promises';
 
-export const SYSTEMS = ['erps', 'erps-otel', 'nest-tcp', 'nest-grpc', 'raw'] as const;
+export const SYSTEMS = ['erps', 'erps-otel', 'nest-tcp', 'nest-grpc', 'raw', 'raw-msgpack'] as const;
 export type SystemName = (typeof SYSTEMS)[number];
 
 export const WORKLOADS = ['echo1', 'echo100', 'mib4', 'cast', 'stream', 'broadcast'] as const;

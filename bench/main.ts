@@ -1,10 +1,15 @@
 /**
  * `npm run bench`: nestjs-erps against Nest TCP+mTLS, Nest gRPC+mTLS and a raw mutual-TLS floor.
  *
- *   node build/bench/main.js [--mode compare|idle|soak|fleet|scale] [--systems erps,erps-otel,nest-tcp,nest-grpc,raw]
+ *   node build/bench/main.js [--mode compare|idle|soak|fleet|scale] [--systems erps,erps-otel,nest-tcp,nest-grpc,raw,raw-msgpack]
  *     [--workloads echo1,echo100,mib4,cast,stream,broadcast] [--duration 3] [--runs 3] [--cpu-prof [--keep-profiles DIR]]
  *     [--clients 1000] [--calls 1000000] [--slow-ms 2] [--slow-concurrency 4]
  *     [--workers 1,2] [--inflight 100,200] [--connections 2]
+ *
+ * `raw-msgpack` is the raw floor plus the payload codec: small echoes and casts carry the object packed with
+ * msgpackr (erps's codec library and options) at every send, unpacked by the server (packed again for the echo) and
+ * by the client for the reply. Run for echo1, echo100 and cast only (elsewhere it is the raw system); its ratios in
+ * the JSON line are informational: what remains between it and erps is erps's own cost.
  *
  * Workloads of `--mode compare` (default: echo1, echo100, mib4, cast; `stream` and `broadcast` only when named in
  * --workloads, since with them the default run would take about 12 minutes instead of 7):
@@ -80,6 +85,8 @@ const MODES = ['compare', 'idle', 'soak', 'fleet', 'scale'] as const;
 type Mode = (typeof MODES)[number];
 
 /** The systems `--mode scale` can run under node:cluster, and those it runs by default. */
+/** raw-msgpack differs from raw only where a value is encoded: small echoes and casts. */
+const RAW_MSGPACK_WORKLOADS: readonly WorkloadName[] = ['echo1', 'echo100', 'cast'];
 const SCALE_SYSTEMS: readonly SystemName[] = ['erps', 'erps-otel', 'nest-tcp'];
 const SCALE_DEFAULT_SYSTEMS: SystemName[] = ['erps', 'nest-tcp'];
 
@@ -108,7 +115,7 @@ interface Options {
 function usage(message: string): never {
   console.error(`bench: ${message}`);
   console.error(
-    'usage: npm run bench -- [--mode compare|idle|soak|fleet|scale] [--systems erps,erps-otel,nest-tcp,nest-grpc,raw] ' +
+    'usage: npm run bench -- [--mode compare|idle|soak|fleet|scale] [--systems erps,erps-otel,nest-tcp,nest-grpc,raw,raw-msgpack] ' +
       '[--workloads echo1,echo100,mib4,cast,stream,broadcast (default: the first four)] ' +
       '[--duration seconds] [--runs N] [--cpu-prof] [--keep-profiles DIR] [--clients N (idle)] [--calls N (soak)] [--slow-ms N (fleet)] [--slow-concurrency N (fleet)] ' +
       '[--workers 1,2 (scale)] [--inflight 100,200 (scale)] [--connections N (scale)]',
@@ -454,6 +461,7 @@ async function compare(options: Options, env: Env): Promise<void> {
       }
       // Fresh server and client processes per workload: the server RSS belongs to that workload alone.
       for (const workload of options.workloads) {
+        if (!RAW_MSGPACK_WORKLOADS.includes(workload) && system === 'raw-msgpack') continue;
         let server: ServerChild | undefined;
         let client: ClientChild | undefined;
         try {
@@ -596,6 +604,12 @@ async function compare(options: Options, env: Env): Promise<void> {
     erps_over_raw_messagesPerSec_broadcast: ratio(get('erps', 'broadcast')?.callsPerSec, get('raw', 'broadcast')?.callsPerSec),
     erps_over_nestTcp_serverCpuPerMessage_broadcast: ratio(get('erps', 'broadcast')?.serverCpuUsPerCall, get('nest-tcp', 'broadcast')?.serverCpuUsPerCall),
     erps_over_raw_serverCpuPerMessage_broadcast: ratio(get('erps', 'broadcast')?.serverCpuUsPerCall, get('raw', 'broadcast')?.serverCpuUsPerCall),
+    // Informational: against the floor plus a payload codec (raw-msgpack), what is left is erps's own cost.
+    erps_over_rawMsgpack_callsPerSec_echo100: ratio(get('erps', 'echo100')?.callsPerSec, get('raw-msgpack', 'echo100')?.callsPerSec),
+    erps_over_rawMsgpack_callsPerSec_echo1: ratio(get('erps', 'echo1')?.callsPerSec, get('raw-msgpack', 'echo1')?.callsPerSec),
+    erps_over_rawMsgpack_callsPerSec_cast: ratio(get('erps', 'cast')?.callsPerSec, get('raw-msgpack', 'cast')?.callsPerSec),
+    rawMsgpack_over_raw_callsPerSec_echo100: ratio(get('raw-msgpack', 'echo100')?.callsPerSec, get('raw', 'echo100')?.callsPerSec),
+    rawMsgpack_over_raw_callsPerSec_cast: ratio(get('raw-msgpack', 'cast')?.callsPerSec, get('raw', 'cast')?.callsPerSec),
   };
   // Issue 16's targets ("close to the floor"); erps_over_nestTcp_callsPerSec_echo1 is the earlier one, kept.
   const targets: Record<string, string> = {

@@ -314,7 +314,8 @@ async function main(): Promise<void> {
       broadcaster = subjectBroadcaster(grpcCalls, (call) => call.writableNeedDrain);
       break;
     }
-    case 'raw': {
+    case 'raw':
+    case 'raw-msgpack': {
       const raw = await startRawServer({ ca, cert, key }, 0);
       const address = raw.server.address();
       if (address === null || typeof address === 'string') throw new Error('raw: no address');
