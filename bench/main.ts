@@ -87,6 +87,11 @@ type Mode = (typeof MODES)[number];
 /** The systems `--mode scale` can run under node:cluster, and those it runs by default. */
 /** raw-msgpack differs from raw only where a value is encoded: small echoes and casts. */
 const RAW_MSGPACK_WORKLOADS: readonly WorkloadName[] = ['echo1', 'echo100', 'cast'];
+
+/** Whether `--mode compare` runs `workload` on `system` (raw-msgpack only runs RAW_MSGPACK_WORKLOADS). */
+function runs(system: SystemName, workload: WorkloadName): boolean {
+  return system !== 'raw-msgpack' || RAW_MSGPACK_WORKLOADS.includes(workload);
+}
 const SCALE_SYSTEMS: readonly SystemName[] = ['erps', 'erps-otel', 'nest-tcp'];
 const SCALE_DEFAULT_SYSTEMS: SystemName[] = ['erps', 'nest-tcp'];
 
@@ -461,7 +466,7 @@ async function compare(options: Options, env: Env): Promise<void> {
       }
       // Fresh server and client processes per workload: the server RSS belongs to that workload alone.
       for (const workload of options.workloads) {
-        if (!RAW_MSGPACK_WORKLOADS.includes(workload) && system === 'raw-msgpack') continue;
+        if (!runs(system, workload)) continue;
         let server: ServerChild | undefined;
         let client: ClientChild | undefined;
         try {
@@ -513,6 +518,7 @@ async function compare(options: Options, env: Env): Promise<void> {
   ];
   for (const workload of options.workloads) {
     for (const system of options.systems) {
+      if (!runs(system, workload)) continue;
       const list = samples.get(key(system, workload)) ?? [];
       if (list.length === 0) {
         lines.push(`| ${system} | ${label(workload)} | failed | | | | | | |`);

@@ -12,7 +12,7 @@ import { Channel, ErpsClientEvents, ErpsClientStats, ErpsClientStatus } from './
 import type { ClientLink } from './client-link.js';
 import type { Connector } from './connector.js';
 import type { ErpsEndpointInfo } from './endpoint.js';
-import { OutgoingCall } from './outgoing-call.js';
+import { CallObserver, OutgoingCall } from './outgoing-call.js';
 import { TracedObserver } from './traced-call.js';
 import { clientCallChannel, clientCastChannel, ErpsClientCallMessage } from '../observability/channels.js';
 import { ErpsRecord } from './erps-record.js';
@@ -244,44 +244,45 @@ export class ErpsClient extends ClientProxy {
 
   /** One subscription to a call's Observable: sends the CALL. Returns the teardown (CANCEL). */
   private subscribeCall(source: CallObservable<unknown>, subscriber: Subscriber<unknown>): TeardownLogic {
-    if (this.mapsReplies) subscriber = this.mapReplies(subscriber);
+    // Values and the end go through the serializers when the user set any; the subscription's life (closed, add) stays the subscriber's.
+    const observer: CallObserver = this.mapsReplies ? this.mapReplies(subscriber) : subscriber;
     const message = source.message;
-    if (message instanceof Error) return subscriber.error(message);
-    if (clientCallChannel.hasSubscribers) return this.tracedCall(message ?? this.plainMessage(source.wire!, source.data), subscriber);
+    if (message instanceof Error) return observer.error(message);
+    if (clientCallChannel.hasSubscribers) return this.tracedCall(message ?? this.plainMessage(source.wire!, source.data), subscriber, observer);
     const call =
       message === undefined
-        ? new OutgoingCall(source.wire!, null, source.data, subscriber, this.config.timeoutMs, false)
-        : new OutgoingCall(message.wire, message.meta, message.data, subscriber, message.timeoutMs, message.idempotent);
+        ? new OutgoingCall(source.wire!, null, source.data, observer, this.config.timeoutMs, false)
+        : new OutgoingCall(message.wire, message.meta, message.data, observer, message.timeoutMs, message.idempotent);
     const current = this.channel.pick();
     // The common case, with no closures: connected, so the call goes out now; the call is its own teardown (CANCEL).
     if (current !== undefined) {
       current.call(call);
       return call;
     }
-    this.routeCall(call, message ?? this.plainMessage(source.wire!, source.data), subscriber);
+    this.routeCall(call, message ?? this.plainMessage(source.wire!, source.data), subscriber, observer);
     return call;
   }
 
-  private routeCall(call: OutgoingCall, message: PreparedMessage, subscriber: Subscriber<unknown>): void {
+  private routeCall(call: OutgoingCall, message: PreparedMessage, subscriber: Subscriber<unknown>, observer: CallObserver): void {
     const start = (link: ClientLink): void => {
       if (!subscriber.closed) link.call(call);
     };
-    this.channel.route({ start, fail: (err) => subscriber.error(err) }, message.waitForReady, message.timeoutMs, (leave) => subscriber.add(leave));
+    this.channel.route({ start, fail: (err) => observer.error(err) }, message.waitForReady, message.timeoutMs, (leave) => subscriber.add(leave));
   }
 
   /** A call while `erps:client:call` has subscribers: they may add headers (trace context) before it is encoded. */
-  private tracedCall(message: PreparedMessage, subscriber: Subscriber<unknown>): () => void {
+  private tracedCall(message: PreparedMessage, subscriber: Subscriber<unknown>, target: CallObserver): () => void {
     const traced: ErpsClientCallMessage = { kind: 'call', pattern: message.wire.text, headers: { ...message.headers }, data: message.data };
     clientCallChannel.start.publish(traced);
     let observer: TracedObserver;
     try {
       const meta = buildMeta(traced.headers, message.hasContext, message.context);
-      observer = new TracedObserver(subscriber, traced);
+      observer = new TracedObserver(target, traced);
       const call = new OutgoingCall(message.wire, meta, message.data, observer, message.timeoutMs, message.idempotent);
       observer.call = call;
       const current = this.channel.pick();
       if (current !== undefined) current.call(call);
-      else this.routeCall(call, message, subscriber);
+      else this.routeCall(call, message, subscriber, target);
     } finally {
       clientCallChannel.end.publish(traced);
     }
@@ -495,19 +496,26 @@ export class ErpsClient extends ClientProxy {
    * What Nest's clients do with replies: `serializeResponse` on each value, `serializeError` on the error (a subclass
    * may override either), after a `deserializer` given in the options.
    */
-  private mapReplies<T>(subscriber: Subscriber<T>): Subscriber<T> {
+  private mapReplies(subscriber: Subscriber<unknown>): CallObserver {
     const deserializer = this.options.deserializer;
     const incoming = (packet: { response?: unknown; err?: unknown }): { response?: unknown; err?: unknown } =>
       deserializer === undefined ? packet : (deserializer.deserialize(packet) as { response?: unknown; err?: unknown });
-    return new Subscriber<T>({
+    return {
       next: (value) => {
-        const packet = incoming({ response: value });
-        if (packet.err !== undefined && packet.err !== null) subscriber.error(this.serializeError(packet.err));
-        else subscriber.next(this.serializeResponse(packet.response) as T);
+        let mapped: unknown;
+        try {
+          const packet = incoming({ response: value });
+          if (packet.err !== undefined && packet.err !== null) return subscriber.error(this.serializeError(packet.err));
+          mapped = this.serializeResponse(packet.response);
+        } catch (err) {
+          // A throwing deserializer fails this call only, never the connection that read the reply.
+          return subscriber.error(err);
+        }
+        subscriber.next(mapped);
       },
       error: (err: unknown) => subscriber.error(this.serializeError(incoming({ err }).err ?? err)),
       complete: () => subscriber.complete(),
-    });
+    };
   }
 
   protected publish(packet: ReadPacket, callback: (packet: WritePacket) => void): () => void {

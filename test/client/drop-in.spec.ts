@@ -59,6 +59,57 @@ describe('ErpsClient behaves as Nest clients do', () => {
     }
   });
 
+  it('a deserializer that throws fails that call only: the connection that read the reply goes on', async () => {
+    const options: Partial<ErpsClientOptions> = {
+      deserializer: {
+        deserialize: (packet: { response?: unknown }) => {
+          if (packet.response === 4) throw new Error('refused by the deserializer');
+          return packet;
+        },
+      },
+    };
+    const client = await clientFor(running, options);
+    const statuses: string[] = [];
+    try {
+      await expect(firstValueFrom(client.send('sum', [1, 2]))).resolves.toBe(3);
+      client.on('status', (status: string) => statuses.push(status));
+      await expect(firstValueFrom(client.send('sum', [2, 2]))).rejects.toThrow('refused by the deserializer');
+      await expect(firstValueFrom(client.send('sum', [3, 2]))).resolves.toBe(5);
+      expect(statuses).toEqual([]);
+    } finally {
+      await client.close();
+    }
+  });
+
+  it('with a deserializer, a call unsubscribed while it waits for a connection is never sent', async () => {
+    const localName = `late-calc-${process.pid}`;
+    const client = new ErpsClient({
+      transport: 'local',
+      localName,
+      identifier: 'calc',
+      version: '1.2.0',
+      waitForReady: true,
+      reconnect: { minDelayMs: 5, maxDelayMs: 10 },
+      deserializer: { deserialize: (packet: unknown) => packet },
+    });
+    let late: RunningServer | undefined;
+    try {
+      void client.connect().catch(() => undefined);
+      const values: unknown[] = [];
+      client
+        .send('sum', [1, 1])
+        .subscribe({ next: (v) => values.push(v) })
+        .unsubscribe();
+      late = await startCalcServer({ transport: 'local', localName });
+      await expect(firstValueFrom(client.send('sum', [2, 3]))).resolves.toBe(5);
+      expect(late.probe.calls).toEqual(['sum']);
+      expect(values).toEqual([]);
+    } finally {
+      await client.close();
+      await late?.close();
+    }
+  });
+
   it('connect() after close() starts afresh', async () => {
     const client = await clientFor(running);
     await client.connect();
