@@ -244,7 +244,7 @@ export class ErpsClient extends ClientProxy {
 
   /** One subscription to a call's Observable: sends the CALL. Returns the teardown (CANCEL). */
   private subscribeCall(source: CallObservable<unknown>, subscriber: Subscriber<unknown>): TeardownLogic {
-    // Values and the end go through the serializers when the user set any; the subscription's life (closed, add) stays the subscriber's.
+    // Replies go through the user's serializers, if any; the subscription's life (closed, teardowns) stays the subscriber's.
     const observer: CallObserver = this.mapsReplies ? this.mapReplies(subscriber) : subscriber;
     const message = source.message;
     if (message instanceof Error) return observer.error(message);
@@ -508,12 +508,20 @@ export class ErpsClient extends ClientProxy {
           if (packet.err !== undefined && packet.err !== null) return subscriber.error(this.serializeError(packet.err));
           mapped = this.serializeResponse(packet.response);
         } catch (err) {
-          // A throwing deserializer fails this call only, never the connection that read the reply.
+          // A throwing hook fails this call only, never the connection that read the reply.
           return subscriber.error(err);
         }
         subscriber.next(mapped);
       },
-      error: (err: unknown) => subscriber.error(this.serializeError(incoming({ err }).err ?? err)),
+      error: (err: unknown) => {
+        let mapped: unknown;
+        try {
+          mapped = this.serializeError(incoming({ err }).err ?? err);
+        } catch (thrown) {
+          mapped = thrown;
+        }
+        subscriber.error(mapped);
+      },
       complete: () => subscriber.complete(),
     };
   }

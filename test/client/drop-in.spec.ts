@@ -81,6 +81,26 @@ describe('ErpsClient behaves as Nest clients do', () => {
     }
   });
 
+  it('a serializeError that throws fails that call with what it threw; the connection goes on', async () => {
+    class ThrowingClient extends ErpsClient {
+      protected override serializeError(): unknown {
+        throw new Error('serializeError failed');
+      }
+    }
+    const certs = await testCertificates();
+    const client = new ThrowingClient({ host: '127.0.0.1', port: running.port, tls: certs.clients.alice, identifier: 'calc', version: '1.2.0' });
+    const statuses: string[] = [];
+    try {
+      await expect(firstValueFrom(client.send('sum', [1, 2]))).resolves.toBe(3);
+      client.on('status', (status: string) => statuses.push(status));
+      await expect(firstValueFrom(client.send('fail.rpc', {}))).rejects.toThrow('serializeError failed');
+      await expect(firstValueFrom(client.send('sum', [3, 2]))).resolves.toBe(5);
+      expect(statuses).toEqual([]);
+    } finally {
+      await client.close();
+    }
+  });
+
   it('with a deserializer, a call unsubscribed while it waits for a connection is never sent', async () => {
     const localName = `late-calc-${process.pid}`;
     const client = new ErpsClient({
