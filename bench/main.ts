@@ -420,6 +420,8 @@ const fmt = (value: number | undefined, digits = 0): string =>
 // ---- compare --------------------------------------------------------------------------------------
 
 interface Sample extends WorkloadResult {
+  /** The run (1..runs) it was measured in. */
+  run: number;
   serverRssMiB: number;
   serverCpuUsPerCall: number;
   clientCpuUsPerCall: number;
@@ -438,9 +440,10 @@ function broadcastLine(b: BroadcastCounts): string {
 /** User + system CPU µs spent per call (or cast) over a span in which `calls` were made. */
 const cpuUsPerCall = (userUs: number, systemUs: number, calls: number): number => (calls > 0 ? (userUs + systemUs) / calls : NaN);
 
-function toSample(result: WorkloadResult, before: ServerStats, after: ServerStats): Sample {
+function toSample(result: WorkloadResult, run: number, before: ServerStats, after: ServerStats): Sample {
   return {
     ...result,
+    run,
     serverRssMiB: mib(after.rssBytes),
     serverCpuUsPerCall: cpuUsPerCall(after.cpuUserUs - before.cpuUserUs, after.cpuSystemUs - before.cpuSystemUs, result.totalCalls),
     clientCpuUsPerCall: cpuUsPerCall(result.cpuUserUs, result.cpuSystemUs, result.totalCalls),
@@ -478,7 +481,7 @@ async function compare(options: Options, env: Env): Promise<void> {
           const reply = await client.request({ cmd: 'workload', workload, durationMs, warmupMs }, durationMs + warmupMs + 90_000);
           if (reply.type !== 'reply' || reply.result === undefined) throw new Error(`${system}/${workload}: no result`);
           const result = reply.result as WorkloadResult;
-          const sample = toSample(result, before, await serverStats(server));
+          const sample = toSample(result, run, before, await serverStats(server));
           const list = samples.get(key(system, workload)) ?? [];
           list.push(sample);
           samples.set(key(system, workload), list);
@@ -617,6 +620,16 @@ async function compare(options: Options, env: Env): Promise<void> {
     rawMsgpack_over_raw_callsPerSec_echo100: ratio(get('raw-msgpack', 'echo100')?.callsPerSec, get('raw', 'echo100')?.callsPerSec),
     rawMsgpack_over_raw_callsPerSec_cast: ratio(get('raw-msgpack', 'cast')?.callsPerSec, get('raw', 'cast')?.callsPerSec),
   };
+  // Each target's ratio within every run, from that run's two samples (measured minutes apart at most, where the
+  // medians above may pair a fast minute of one system with a slow one of the other): how far the noise reaches.
+  const inRun = (run: number, system: SystemName, workload: WorkloadName, metric: TargetMetric): number | undefined =>
+    samples.get(key(system, workload))?.find((s) => s.run === run)?.[metric];
+  const perRun = Object.fromEntries(
+    Object.entries(TARGET_INPUTS).map(([name, [a, b, workload, metric]]) => [
+      name,
+      Array.from({ length: options.runs }, (_, i) => ratio(inRun(i + 1, a, workload, metric), inRun(i + 1, b, workload, metric))),
+    ]),
+  );
   // Issue 16's targets ("close to the floor"); erps_over_nestTcp_callsPerSec_echo1 is the earlier one, kept.
   const targets: Record<string, string> = {
     erps_over_raw_callsPerSec_echo100: '>=0.5',
@@ -627,6 +640,15 @@ async function compare(options: Options, env: Env): Promise<void> {
     erps_over_raw_bytesPerSec_mib4: '>=0.95',
     erps_over_nestTcp_callsPerSec_echo1: '>=1.3',
   };
+  const runLines = Object.entries(targets)
+    .filter(([name]) => (perRun[name] ?? []).some((value) => value !== null))
+    .map(([name, target]) => {
+      const values = perRun[name] ?? [];
+      const met = values.filter((value) => meets(value, target) === true).length;
+      return `- ${name} (${target}): ${values.map((value) => (value === null ? '–' : String(value))).join(' · ')} (met in ${met} of ${values.length})`;
+    });
+  if (runLines.length > 0) console.log(['', 'Targets run by run (each ratio from the two systems of one run):', ...runLines].join('\n'));
+
   const json = {
     bench: 'nestjs-erps',
     mode: 'compare',
@@ -636,6 +658,9 @@ async function compare(options: Options, env: Env): Promise<void> {
     targets,
     // Per target: whether this run met it (null: a system or workload it needs was not run, or failed).
     met: Object.fromEntries(Object.entries(targets).map(([name, target]) => [name, meets(ratios[name] ?? null, target)])),
+    // Per target: its ratio in each run (null where a sample is missing), and in how many runs that ratio met it.
+    perRun,
+    metInRuns: Object.fromEntries(Object.entries(targets).map(([name, target]) => [name, (perRun[name] ?? []).filter((value) => meets(value, target) === true).length])),
     absolute: Object.fromEntries(
       Object.entries(summary).map(([system, workloads]) => [
         system,
@@ -662,6 +687,19 @@ async function compare(options: Options, env: Env): Promise<void> {
   console.log(JSON.stringify(json));
   if (failures.length > 0) process.exitCode = 1;
 }
+
+type TargetMetric = 'callsPerSec' | 'p99Ms' | 'bytesPerSec';
+
+/** What each target divides: system over system, for one workload and metric. */
+const TARGET_INPUTS: Record<string, [SystemName, SystemName, WorkloadName, TargetMetric]> = {
+  erps_over_raw_callsPerSec_echo100: ['erps', 'raw', 'echo100', 'callsPerSec'],
+  erps_over_nestTcp_callsPerSec_echo100: ['erps', 'nest-tcp', 'echo100', 'callsPerSec'],
+  erps_over_raw_callsPerSec_echo1: ['erps', 'raw', 'echo1', 'callsPerSec'],
+  erps_over_raw_callsPerSec_cast: ['erps', 'raw', 'cast', 'callsPerSec'],
+  erps_over_nestTcp_p99_echo100: ['erps', 'nest-tcp', 'echo100', 'p99Ms'],
+  erps_over_raw_bytesPerSec_mib4: ['erps', 'raw', 'mib4', 'bytesPerSec'],
+  erps_over_nestTcp_callsPerSec_echo1: ['erps', 'nest-tcp', 'echo1', 'callsPerSec'],
+};
 
 /** Whether `value` meets a target written as ">=x", "<=x", ">x" or "<x"; null without a value. */
 function meets(value: number | null, target: string): boolean | null {
