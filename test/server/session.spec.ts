@@ -54,18 +54,13 @@ class FakeHost implements SessionHost {
   }
 }
 
-/** Lets a few turns of the event loop pass: frames are written at setImmediate, and each hop takes one. */
-async function turns(): Promise<void> {
-  for (let i = 0; i < 3; i++) await new Promise((resolve) => setImmediate(resolve));
-}
-
 function open(host = new FakeHost()): { host: FakeHost; session: ServerSession; frames: Frame[]; send(bytes: Buffer): void; tick(): Promise<void> } {
   const [near, far] = createDuplexPair();
   const session = new ServerSession({ socket: near, remoteAddress: '127.0.0.1', remotePort: 1, peer: undefined, remote: true }, host);
   const frames: Frame[] = [];
   const decoder = new FrameDecoder((frame) => frames.push(Frame.of(frame.type, frame.flags, frame.id, Buffer.from(frame.body))));
   far.on('data', (chunk: Buffer) => decoder.push(chunk));
-  return { host, session, frames, send: (bytes) => far.write(bytes), tick: turns };
+  return { host, session, frames, send: (bytes) => far.write(bytes), tick: () => new Promise((resolve) => setImmediate(resolve)) };
 }
 
 describe('ServerSession (in memory, fake host)', () => {
