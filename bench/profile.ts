@@ -101,17 +101,15 @@ export function summarizeProfile(path: string, top = 25): ProfileSummary {
   }
   const busyUs = totalUs - idleUs;
   const packages = [...byPackage.entries()].sort((a, b) => b[1] - a[1]).map(([name, us]) => ({ name, selfMs: us / 1000, percentOfBusy: (100 * us) / busyUs }));
-  const lines = [...byFunction.values()]
-    .filter((entry) => entry.functionName !== '(idle)')
-    .sort((a, b) => b.us - a.us)
-    .slice(0, top)
-    .map((entry) => ({ selfMs: entry.us / 1000, percent: (100 * entry.us) / busyUs, functionName: entry.functionName, location: entry.location }));
+  const heaviest = (entries: Iterable<{ us: number; functionName: string; location: string }>, keep: (entry: { functionName: string; location: string }) => boolean): ProfileLine[] =>
+    [...entries]
+      .filter(keep)
+      .sort((a, b) => b.us - a.us)
+      .slice(0, top)
+      .map((entry) => ({ selfMs: entry.us / 1000, percent: (100 * entry.us) / busyUs, functionName: entry.functionName, location: entry.location }));
+  const lines = heaviest(byFunction.values(), (entry) => entry.functionName !== '(idle)');
   const startUp = /^node:internal\/(modules|main)|^\(root\)$|^\(idle\)$/;
-  const inclusive = [...inclusiveUs.values()]
-    .filter((entry) => !startUp.test(entry.location) && !startUp.test(entry.functionName))
-    .sort((a, b) => b.us - a.us)
-    .slice(0, top)
-    .map((entry) => ({ selfMs: entry.us / 1000, percent: (100 * entry.us) / busyUs, functionName: entry.functionName, location: entry.location }));
+  const inclusive = heaviest(inclusiveUs.values(), (entry) => !startUp.test(entry.location) && !startUp.test(entry.functionName));
   return { totalMs: totalUs / 1000, idleMs: idleUs / 1000, lines, inclusive, packages };
 }
 
@@ -122,16 +120,13 @@ export function profileTable(summary: ProfileSummary): string {
     '| self ms | % of busy | package |',
     '|---:|---:|---|',
     ...summary.packages.slice(0, 12).map((p) => `| ${p.selfMs.toFixed(0)} | ${p.percentOfBusy.toFixed(1)} | ${p.name} |`),
-    '',
-    '| self ms | % of busy | function | location |',
-    '|---:|---:|---|---|',
   ];
-  for (const line of summary.lines) {
-    out.push(`| ${line.selfMs.toFixed(0)} | ${line.percent.toFixed(1)} | \`${line.functionName}\` | ${line.location} |`);
-  }
-  out.push('', '| inclusive ms | % of busy | function | location |', '|---:|---:|---|---|');
-  for (const line of summary.inclusive) {
-    out.push(`| ${line.selfMs.toFixed(0)} | ${line.percent.toFixed(1)} | \`${line.functionName}\` | ${line.location} |`);
+  for (const [heading, lines] of [
+    ['self ms', summary.lines],
+    ['inclusive ms', summary.inclusive],
+  ] as const) {
+    out.push('', `| ${heading} | % of busy | function | location |`, '|---:|---:|---|---|');
+    for (const line of lines) out.push(`| ${line.selfMs.toFixed(0)} | ${line.percent.toFixed(1)} | \`${line.functionName}\` | ${line.location} |`);
   }
   return out.join('\n');
 }
