@@ -589,19 +589,13 @@ async function compare(options: Options, env: Env): Promise<void> {
   const get = (system: SystemName, workload: WorkloadName) => summary[system]?.[workload];
   const ratio = (a: number | undefined, b: number | undefined): number | null =>
     a === undefined || b === undefined || !Number.isFinite(a) || !Number.isFinite(b) || b === 0 ? null : Number((a / b).toFixed(3));
+  /** A target's ratio, its two systems' values read with `value`. */
+  const targetRatio = ([a, b, workload, metric]: TargetInputs, value: (system: SystemName, workload: WorkloadName, metric: TargetMetric) => number | undefined): number | null =>
+    ratio(value(a, workload, metric), value(b, workload, metric));
   const round = (v: number | undefined, digits = 0): number | null => (v === undefined || !Number.isFinite(v) ? null : Number(v.toFixed(digits)));
   const ratios: Record<string, number | null> = {
     // The targets' ratios, of the medians.
-    ...Object.fromEntries(
-      Object.entries(TARGETS).map(
-        ([
-          name,
-          {
-            of: [a, b, workload, metric],
-          },
-        ]) => [name, ratio(get(a, workload)?.[metric], get(b, workload)?.[metric])],
-      ),
-    ),
+    ...Object.fromEntries(Object.entries(TARGETS).map(([name, target]) => [name, targetRatio(target.of, (system, workload, metric) => get(system, workload)?.[metric])])),
     // Informational, no target: less noisy than calls/s on a shared machine.
     erps_over_nestTcp_serverCpuPerCall_echo100: ratio(get('erps', 'echo100')?.serverCpuUsPerCall, get('nest-tcp', 'echo100')?.serverCpuUsPerCall),
     erpsOtel_over_erps_callsPerSec_echo100: ratio(get('erps-otel', 'echo100')?.callsPerSec, get('erps', 'echo100')?.callsPerSec),
@@ -629,14 +623,10 @@ async function compare(options: Options, env: Env): Promise<void> {
   const inRun = (run: number, system: SystemName, workload: WorkloadName, metric: TargetMetric): number | undefined =>
     samples.get(key(system, workload))?.find((s) => s.run === run)?.[metric];
   const perRun = Object.fromEntries(
-    Object.entries(TARGETS).map(
-      ([
-        name,
-        {
-          of: [a, b, workload, metric],
-        },
-      ]) => [name, Array.from({ length: options.runs }, (_, i) => ratio(inRun(i + 1, a, workload, metric), inRun(i + 1, b, workload, metric)))],
-    ),
+    Object.entries(TARGETS).map(([name, target]) => [
+      name,
+      Array.from({ length: options.runs }, (_, i) => targetRatio(target.of, (system, workload, metric) => inRun(i + 1, system, workload, metric))),
+    ]),
   );
   const targets: Record<string, string> = Object.fromEntries(Object.entries(TARGETS).map(([name, { wanted }]) => [name, wanted]));
   const runLines = Object.entries(targets)
@@ -693,7 +683,9 @@ type TargetMetric = 'callsPerSec' | 'p99Ms' | 'bytesPerSec';
  * Issue 16's targets ("close to the floor"; erps_over_nestTcp_callsPerSec_echo1 is issue 6's, kept): what each must
  * be, and what it divides (system over system, for one workload and metric).
  */
-const TARGETS: Record<string, { wanted: string; of: [SystemName, SystemName, WorkloadName, TargetMetric] }> = {
+type TargetInputs = [SystemName, SystemName, WorkloadName, TargetMetric];
+
+const TARGETS: Record<string, { wanted: string; of: TargetInputs }> = {
   erps_over_raw_callsPerSec_echo100: { wanted: '>=0.5', of: ['erps', 'raw', 'echo100', 'callsPerSec'] },
   erps_over_nestTcp_callsPerSec_echo100: { wanted: '>=5', of: ['erps', 'nest-tcp', 'echo100', 'callsPerSec'] },
   erps_over_raw_callsPerSec_echo1: { wanted: '>=0.9', of: ['erps', 'raw', 'echo1', 'callsPerSec'] },
