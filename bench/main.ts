@@ -647,9 +647,15 @@ async function compare(options: Options, env: Env): Promise<void> {
     targets,
     // Per target: whether this run met it (null: a system or workload it needs was not run, or failed).
     met: Object.fromEntries(Object.entries(targets).map(([name, target]) => [name, meets(ratios[name] ?? null, target)])),
-    // Per target: its ratio in each run (null where a sample is missing), and in how many runs that ratio met it.
+    // Per target: its ratio in each run (null where a sample is missing), and in how many runs that ratio met it
+    // (null when no run measured it).
     perRun,
-    metInRuns: Object.fromEntries(Object.entries(targets).map(([name, target]) => [name, (perRun[name] ?? []).filter((value) => meets(value, target) === true).length])),
+    metInRuns: Object.fromEntries(
+      Object.entries(targets).map(([name, target]) => {
+        const values = perRun[name] ?? [];
+        return [name, values.every((value) => value === null) ? null : values.filter((value) => meets(value, target) === true).length];
+      }),
+    ),
     absolute: Object.fromEntries(
       Object.entries(summary).map(([system, workloads]) => [
         system,
