@@ -2,7 +2,7 @@ import { ErpsClient } from 'nestjs-erps';
 import { TestDnsServer } from '../support/dns-server';
 import { fleetCertificates, FLEET_DNS_NAME } from '../support/fleet/certs';
 import { Fleet, startFleet, stopAllDaemons } from '../support/fleet/fleet';
-import { startLoad } from '../support/fleet/load';
+import { startLoad, loadClock } from '../support/fleet/load';
 import { pollUntil } from '../support/fleet/poll';
 import { waitFor } from '../support/wait';
 import { describeFleet, endpointKeys, fleetClient, keyOf, spread } from './fleet-contract';
@@ -57,7 +57,7 @@ describeFleet('fleet discovery (issue 13: dns, srv, resolve; refreshMs; a failin
     // One disappears: drained (its calls finish), then gone; it gets no calls after that.
     dns.setA(FLEET_DNS_NAME, ['127.0.0.3', '127.0.0.4']);
     await waitFor(() => !endpointKeys(client!).includes(`127.0.0.2:${port}`), 5000);
-    const removedAt = Date.now();
+    const removedAt = loadClock();
     await waitFor(() => load.okSince(removedAt) >= 100, 10_000);
     const outcomes = await load.stop();
     expect(outcomes.filter((o) => !o.ok)).toEqual([]);

@@ -2,7 +2,7 @@ import { ErpsClient, ErpsConnectionLostError } from 'nestjs-erps';
 import { TestDnsServer } from '../support/dns-server';
 import { fleetCertificates, FLEET_DNS_NAME } from '../support/fleet/certs';
 import { Fleet, journaledBy, startFleet, stopAllDaemons } from '../support/fleet/fleet';
-import { startLoad } from '../support/fleet/load';
+import { startLoad, loadClock } from '../support/fleet/load';
 import { waitFor } from '../support/wait';
 import { endpointKeys, fleetClient } from './fleet-contract';
 
@@ -36,15 +36,15 @@ describe('a DNS-discovered fleet through a death, an addition and a drain', () =
 
     // One dies (still in DNS for a while, as with a crashed pod).
     await fleet.byId('two').kill();
-    const diedAt = Date.now();
+    const diedAt = loadClock();
     await waitFor(() => load.okSince(diedAt) >= 50, 10_000);
     // A fourth appears in DNS, and the dead one leaves it.
     dns.setA(FLEET_DNS_NAME, ['127.0.0.3', '127.0.0.4', '127.0.0.5']);
     await waitFor(() => (load.okBy().five ?? 0) >= 10, 10_000);
     // Another drains (a rolling restart): GOAWAY, its calls finish, the load moves.
-    const drainedAt = Date.now();
+    const drainedAt = loadClock();
     await fleet.byId('three').drain();
-    const drained = Date.now();
+    const drained = loadClock();
     await waitFor(() => load.okSince(drained) >= 100, 10_000);
     const outcomes = await load.stop();
 

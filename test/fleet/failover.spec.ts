@@ -3,7 +3,7 @@ import { ErpsClient, ErpsConnectionLostError, ErpsError } from 'nestjs-erps';
 import { freePort } from '../faults/fixtures/processes';
 import { fleetCertificates } from '../support/fleet/certs';
 import { Fleet, journaledBy, startFleet, stopAllDaemons } from '../support/fleet/fleet';
-import { CallOutcome, startLoad } from '../support/fleet/load';
+import { CallOutcome, startLoad, loadClock } from '../support/fleet/load';
 import { pollUntil } from '../support/fleet/poll';
 import { waitFor } from '../support/wait';
 import { describeFleet, endpointKeys, endpointOf, fleetClient, fleetView, keyOf, tagged } from './fleet-contract';
@@ -39,7 +39,7 @@ describeFleet('fleet failover (issue 13: kill, GOAWAY drain, re-routing, idempot
     await b.kill();
     // Detected: the client gives b no new calls.
     await waitFor(() => endpointOf(client!, b.endpoint)?.state !== 'ready', 5000);
-    const detectedAt = Date.now();
+    const detectedAt = loadClock();
     await waitFor(() => load.okSince(detectedAt) >= 150, 15_000);
     const outcomes = await load.stop();
 
@@ -74,7 +74,7 @@ describeFleet('fleet failover (issue 13: kill, GOAWAY drain, re-routing, idempot
     await waitFor(() => ['a', 'b', 'c'].every((id) => (load.okBy()[id] ?? 0) >= 10), 10_000);
     const b = fleet.byId('b');
     const [bFinal] = await b.drain();
-    const drainedAt = Date.now();
+    const drainedAt = loadClock();
     await waitFor(() => load.okSince(drainedAt) >= 150, 15_000);
     const outcomes = await load.stop();
 

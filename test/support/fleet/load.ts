@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks';
 import { firstValueFrom } from 'rxjs';
 import { ErpsCallOptions, ErpsClient, ErpsRecord } from 'nestjs-erps';
 
@@ -9,9 +10,17 @@ export interface CallOutcome {
   /** The daemon id in the reply (whoami and slow answer with their id). */
   answeredBy?: string;
   error?: unknown;
+  /** loadClock() when the call was sent. */
   startedAt: number;
   settledAt: number;
 }
+
+/**
+ * The clock of startedAt/settledAt: monotonic, below a millisecond. A test marks an event with it once it has seen
+ * the event, and counts the calls started at or after the mark; with Date.now() a call started just before the event
+ * in the same millisecond carried the mark's value and was counted as after it.
+ */
+export const loadClock = (): number => performance.now();
 
 export interface LoadOptions {
   /** Calls kept in flight. Default 20. */
@@ -34,7 +43,7 @@ export interface Load {
   readonly started: number;
   /** Successful calls per daemon id. */
   okBy(): Record<string, number>;
-  /** Successful calls that started at or after `t` (a Date.now() value). */
+  /** Successful calls that started at or after `t` (a loadClock() value). */
   okSince(t: number): number;
   failures(): CallOutcome[];
   /** Stops starting calls; resolves with every outcome once all started calls have settled. */
@@ -58,13 +67,13 @@ export function startLoad(client: ErpsClient, options: LoadOptions = {}): Load {
   const worker = async (): Promise<void> => {
     while (running) {
       const token = `${prefix}${++started}`;
-      const startedAt = Date.now();
+      const startedAt = loadClock();
       const record = new ErpsRecord(options.data ?? null, { 'x-call': token }, callOptions);
       try {
         const reply = await firstValueFrom(client.send<{ id?: string }>(pattern, record));
-        outcomes.push({ token, ok: true, answeredBy: reply?.id, startedAt, settledAt: Date.now() });
+        outcomes.push({ token, ok: true, answeredBy: reply?.id, startedAt, settledAt: loadClock() });
       } catch (error) {
-        outcomes.push({ token, ok: false, error, startedAt, settledAt: Date.now() });
+        outcomes.push({ token, ok: false, error, startedAt, settledAt: loadClock() });
         if (pause > 0) await new Promise((resolve) => setTimeout(resolve, pause));
       }
     }
